@@ -1,0 +1,279 @@
+"""The COST network (paper §4, DESIGN.md §2-3) and its TransT baseline (w/o LB).
+
+Images enter as RGB in [0, 255] (any dtype, NHWC) and are normalised inside
+(x / 255, ImageNet mean/std), so the tracker can ship uint8 crops to the device.
+Apply methods serve the tracker: `encode_template` and `encode_text` once per
+sequence, `track` per frame with those caches; `__call__` is the training
+forward on a batch of pairs.
+"""
+
+import dataclasses
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from cost_jax.models.bert import BertConfig, BertEncoder
+from cost_jax.models.fusion import AttentionBlock, FeatureFusionNetwork
+from cost_jax.models.layers import MLP, check_dtype, conv, sine_position_encoding
+from cost_jax.models.resnet import ResNet
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+STRIDE = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """Everything that defines the network's shapes (hashable, for Flax)."""
+  template_size: int = 128
+  search_size: int = 256
+  blocks: tuple = (3, 4, 6)
+  width: int = 64
+  norm: str = 'batch'
+  dim: int = 256
+  fusion_layers: int = 4
+  fusion_heads: int = 8
+  fusion_ffn: int = 2048
+  dropout: float = 0.1
+  language: bool = True
+  coa: bool = True
+  obj_token: bool = True
+  num_convs: int = 3
+  conv_kernel: int = 5
+  vlt_layers: int = 6
+  vlt_heads: int = 8
+  vlt_ffn: int = 2048
+  vlt_dropout: float = 0.1
+  grid: str = 'tokens441'
+  head_layers: int = 3
+  text_len: int = 40
+  text_layers: int = 0
+  bert: BertConfig = BertConfig()
+  dtype: str = 'float32'
+
+  @property
+  def search_feat(self):
+    return self.search_size // STRIDE
+
+  @property
+  def visual_side(self):
+    """Side of the visual token map after the VALID convs (20 for paper)."""
+    return self.search_feat - self.num_convs * (self.conv_kernel - 1)
+
+  @property
+  def grid_side(self):
+    """Side of the candidate grid the head scores (DESIGN.md §3)."""
+    if not self.language:
+      return self.search_feat
+    if self.grid == 'visual400':
+      return self.visual_side
+    return int(round((self.visual_side**2 + self.text_len + 1)**0.5))
+
+  def validate(self):
+    for name, size in (('template_size', self.template_size),
+                       ('search_size', self.search_size)):
+      if size % STRIDE:
+        raise ValueError(f'config.model.{name}={size} must be a multiple of '
+                         f'{STRIDE} (the backbone stride).')
+    if self.language and self.visual_side < 1:
+      raise ValueError(
+          f'{self.num_convs} VALID {self.conv_kernel}x{self.conv_kernel} convs '
+          f'leave no tokens of the {self.search_feat}x{self.search_feat} search '
+          'features: lower config.model.convs.* or raise search_size.')
+    if self.language and self.grid == 'tokens441':
+      n = self.visual_side**2 + self.text_len + 1
+      if self.grid_side**2 != n:
+        raise ValueError(
+            f"grid='tokens441' needs a square token count, got {n} = "
+            f'{self.visual_side}^2 visual + {self.text_len} text + 1 [OBJ]: '
+            'change config.text.max_len or config.model.convs, or use '
+            'grid=visual400.')
+    if self.grid not in ('tokens441', 'visual400'):
+      raise ValueError(f'config.model.head.grid={self.grid!r}: use tokens441 '
+                       'or visual400.')
+    if self.norm not in ('batch', 'frozen'):
+      raise ValueError(f'config.model.backbone.norm={self.norm!r}: use batch '
+                       'or frozen.')
+    check_dtype(self.dtype)
+    return self
+
+
+def spec_from_config(config, bert: Optional[BertConfig] = None) -> ModelSpec:
+  """Builds the ModelSpec from a full config (model, text, loss sections)."""
+  m = config.model
+  return ModelSpec(
+      template_size=m.template_size, search_size=m.search_size,
+      blocks=tuple(m.backbone.blocks), width=m.backbone.width,
+      norm=m.backbone.norm, dim=m.hidden_dim,
+      fusion_layers=m.fusion.num_layers, fusion_heads=m.fusion.num_heads,
+      fusion_ffn=m.fusion.ffn_dim, dropout=m.fusion.dropout,
+      language=m.language, coa=m.language and config.loss.coa_weight > 0,
+      obj_token=m.obj_token, num_convs=m.convs.num, conv_kernel=m.convs.kernel,
+      vlt_layers=m.vlt.num_layers, vlt_heads=m.vlt.num_heads,
+      vlt_ffn=m.vlt.ffn_dim, vlt_dropout=m.vlt.dropout, grid=m.head.grid,
+      head_layers=m.head.num_layers, text_len=config.text.max_len,
+      text_layers=config.text.num_layers, bert=bert or BertConfig(),
+      dtype=m.dtype).validate()
+
+
+class VLTLayer(AttentionBlock):
+  """Post-norm encoder layer; learnable positions added to q and k."""
+
+  @nn.compact
+  def __call__(self, x, pos, key_mask, train=False):
+    a = self.mha('self_attn')(x + pos, x + pos, x, key_mask, train=train)
+    x = self.norm('norm1')(x + self.drop(a, train))
+    return self.norm('norm2')(x + self.drop(
+        self.ffn(x, 'linear1', 'linear2', train), train))
+
+
+def _check_image(x, size, what):
+  if x.ndim != 4 or x.shape[1:] != (size, size, 3):
+    raise ValueError(
+        f'{what} must be a batch of RGB crops of shape (B, {size}, {size}, 3) '
+        f'(NHWC, values 0-255), got {tuple(x.shape)}. Crop it with '
+        'cost_jax.tracking.crops or change config.model.*_size.')
+
+
+class COST(nn.Module):
+  """COST; with spec.language=False exactly the TransT network."""
+  spec: ModelSpec
+  bn_axis_name: Optional[str] = None
+
+  def setup(self):
+    s, dtype = self.spec, check_dtype(self.spec.dtype)
+    self.backbone = ResNet(s.blocks, s.width, s.norm, self.bn_axis_name, dtype)
+    self.input_proj = conv(s.dim, 1, bias=True, dtype=dtype)
+    self.featurefusion_network = FeatureFusionNetwork(
+        s.dim, s.fusion_heads, s.fusion_ffn, s.fusion_layers, s.dropout, dtype)
+    self.class_embed = MLP(s.dim, 1 if s.language else 2, s.head_layers, dtype)
+    self.bbox_embed = MLP(s.dim, 4, s.head_layers, dtype)
+    if not s.language:
+      return
+    self.convs = [conv(s.dim, s.conv_kernel, bias=True, dtype=dtype)
+                  for _ in range(s.num_convs)]
+    self.text_encoder = BertEncoder(s.bert, s.text_layers, dtype)
+    if s.coa:
+      self.coa_vis = nn.Dense(s.dim, dtype=dtype)
+      self.coa_text = nn.Dense(s.dim, dtype=dtype)
+    self.vlt_vis_proj = nn.Dense(s.dim, dtype=dtype)
+    self.vlt_text_proj = nn.Dense(s.dim, dtype=dtype)
+    if s.obj_token:
+      self.obj = self.param('obj_token', nn.initializers.normal(0.02),
+                            (1, s.dim), jnp.float32)
+    num_tokens = s.visual_side**2 + s.text_len + 1
+    self.vlt_pos = self.param('vlt_pos', nn.initializers.normal(0.02),
+                              (num_tokens, s.dim), jnp.float32)
+    self.vlt = [VLTLayer(s.dim, s.vlt_heads, s.vlt_ffn, s.vlt_dropout, dtype)
+                for _ in range(s.vlt_layers)]
+
+  # --- visual branch -------------------------------------------------------
+  def _tokens(self, image, train):
+    """Backbone + 1x1 input_proj -> (B, h*w, dim) tokens, (h*w, dim) pos."""
+    x = image.astype(jnp.float32) / 255.0
+    x = ((x - IMAGENET_MEAN) / IMAGENET_STD).astype(check_dtype(self.spec.dtype))
+    f = self.input_proj(self.backbone(x, train))
+    b, h, w, c = f.shape
+    pos = jnp.asarray(sine_position_encoding(h, w, c), f.dtype)
+    return f.reshape(b, h * w, c), pos
+
+  def encode_template(self, template, train=False):
+    """Template crop (B, Tz, Tz, 3) -> cached tokens for `track`."""
+    _check_image(template, self.spec.template_size, 'The template')
+    tokens, pos = self._tokens(template, train)
+    return {'tokens': tokens, 'pos': pos}
+
+  # --- linguistic branch ---------------------------------------------------
+  def encode_text(self, ids, mask, train=False):
+    """Token ids/mask (B, T) -> F0^l (B, T, C_l); padded tokens zeroed."""
+    if not self.spec.language:
+      return {}
+    if ids.ndim != 2 or ids.shape[1] != self.spec.text_len:
+      raise ValueError(f'Text ids must have shape (B, {self.spec.text_len}), '
+                       f'got {tuple(ids.shape)}: tokenize with '
+                       'cost_jax.text.Tokenizer(max_len=config.text.max_len).')
+    feats, _ = self.text_encoder(ids, mask, train)
+    mask = mask.astype(feats.dtype)
+    return {'features': feats * mask[..., None], 'mask': mask}
+
+  # --- fusion and head -----------------------------------------------------
+  def _fuse(self, template, search_image, train):
+    _check_image(search_image, self.spec.search_size, 'The search region')
+    search, pos = self._tokens(search_image, train)
+    return self.featurefusion_network(template['tokens'], search,
+                                      template['pos'], pos, train)
+
+  def _visual_features(self, fused):
+    """F_xz (B, Sx*Sx, dim) -> three VALID convs -> F0^v (B, V, dim)."""
+    s = self.spec
+    x = fused.reshape(fused.shape[0], s.search_feat, s.search_feat, -1)
+    for i, layer in enumerate(self.convs):
+      x = layer(x)
+      if i < len(self.convs) - 1:
+        x = nn.relu(x)
+    return x.reshape(x.shape[0], -1, x.shape[-1])
+
+  def _vlt(self, vis, text, train):
+    s = self.spec
+    b = vis.shape[0]
+    obj = (self.obj if s.obj_token else jnp.zeros((1, s.dim), jnp.float32))
+    x = jnp.concatenate([
+        self.vlt_vis_proj(vis), self.vlt_text_proj(text['features']),
+        jnp.broadcast_to(obj.astype(vis.dtype), (b, 1, s.dim))], axis=1)
+    key_mask = jnp.concatenate([
+        jnp.ones(vis.shape[:2], bool), text['mask'] > 0,
+        jnp.ones((b, 1), bool)], axis=1)
+    pos = self.vlt_pos.astype(x.dtype)
+    if not self.vlt:  # w/o VLT: aligned tokens + [OBJ] go to the head.
+      return x + pos
+    for layer in self.vlt:
+      x = layer(x, pos, key_mask, train)
+    return x
+
+  def _head(self, tokens):
+    s = self.spec
+    if s.language and s.grid == 'visual400':
+      tokens = tokens[:, :s.visual_side**2]
+    logits = self.class_embed(tokens).astype(jnp.float32)
+    if s.language:
+      logits = logits[..., 0]
+    boxes = nn.sigmoid(self.bbox_embed(tokens).astype(jnp.float32))
+    return {'logits': logits, 'boxes': boxes}
+
+  def track(self, search, template, text, train=False):
+    """Per-frame step on cached template/text encodings."""
+    fused = self._fuse(template, search, train)
+    if not self.spec.language:
+      return self._head(fused)
+    vis = self._visual_features(fused)
+    return self._head(self._vlt(vis, text, train))
+
+  def __call__(self, template, search, ids, mask, train=False):
+    """Training forward on pairs; adds L2-normalised CoA embeddings."""
+    z = self.encode_template(template, train)
+    fused = self._fuse(z, search, train)
+    if not self.spec.language:
+      return self._head(fused)
+    text = self.encode_text(ids, mask, train)
+    vis = self._visual_features(fused)
+    out = self._head(self._vlt(vis, text, train))
+    if self.spec.coa:
+      v = self.coa_vis(jnp.mean(vis, axis=1))
+      denom = jnp.maximum(text['mask'].sum(1, keepdims=True), 1.0)
+      l = self.coa_text(text['features'].sum(1) / denom)
+      out['coa_vis'] = _l2_normalize(v.astype(jnp.float32))
+      out['coa_text'] = _l2_normalize(l.astype(jnp.float32))
+    return out
+
+
+def _l2_normalize(x):
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def candidate_scores(logits):
+  """Target probability per candidate: sigmoid (COST) or softmax[...,0] (TransT)."""
+  if logits.ndim == 3:
+    return nn.softmax(logits, axis=-1)[..., 0]
+  return nn.sigmoid(logits)

@@ -1,0 +1,30 @@
+"""Test setup: 4 fake CPU devices (before JAX starts), shared tiny models."""
+
+import os
+import sys
+
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=4')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Compile fast (XLA's optimisation passes dominate test time on 2 cores).
+os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def smoke_config():
+  from configs import cost
+  return cost.get_config('smoke')
+
+
+@pytest.fixture(scope='session')
+def smoke_model(smoke_config):
+  """(config, model, spec, variables) of the smoke variant, initialised once."""
+  import jax
+  from cost_jax.models import factory
+  model, spec = factory.create_model(smoke_config)
+  variables = factory.init_variables(model, spec, jax.random.key(0))
+  return smoke_config, model, spec, variables
