@@ -1,41 +1,60 @@
-"""COST in JAX: train, evaluate, track or describe.
+"""COST in JAX: train, evaluate, track a video, or describe the network.
 
   python main.py --config=configs/cost.py:demo --workdir=runs/demo
+  python main.py --config=configs/cost.py --workdir=runs/paper \
+      --config.data.roots.lasot=/data/LaSOT ...
+  python main.py --config=configs/cost.py:demo --workdir=runs/demo --mode=track \
+      --video=clip.mp4 --box=120,80,14,12 --description="the red car on the left"
   python main.py --config=configs/cost.py --mode=describe
 """
 
-import os
-
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file(
     'config', 'configs/cost.py', 'Config file[:variant,...].', lock_config=True)
-flags.DEFINE_string('workdir', None, 'Run directory (checkpoints, logs, results).')
+flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, results.')
 flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'track', 'describe'],
                   'What to run.')
+flags.DEFINE_string('video', None, '--mode=track: a video file or frame folder.')
+flags.DEFINE_string('box', None, '--mode=track: initial box x,y,w,h (pixels).')
+flags.DEFINE_string('description', '', '--mode=track: the target description.')
+flags.DEFINE_string('out', None, '--mode=track: output folder '
+                    '(default WORKDIR/track/<video name>).')
+flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() '
+                  '(auto-detected on TPU pods and SLURM; env COST_DISTRIBUTED=1).')
+flags.DEFINE_string('coordinator', None, 'host:port of process 0 (multi-host).')
+flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-host).')
+flags.DEFINE_integer('process_id', None, 'This process (multi-host).')
 FLAGS = flags.FLAGS
-
-MODES = {
-    'describe': ('cost_jax.describe', 'describe', False),
-}
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  module_name, fn_name, needs_workdir = MODES[FLAGS.mode]
-  if needs_workdir and not FLAGS.workdir:
+  config = FLAGS.config
+  if FLAGS.mode == 'describe':
+    from cost_jax import describe
+    describe.describe(config)
+    return
+  if not FLAGS.workdir:
     raise app.UsageError(f'--mode={FLAGS.mode} needs --workdir=DIR.')
-  module = __import__(module_name, fromlist=[fn_name])
-  if needs_workdir:
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    logging.get_absl_handler().use_absl_log_file('log', FLAGS.workdir)
-    getattr(module, fn_name)(FLAGS.config, FLAGS.workdir)
-  else:
-    getattr(module, fn_name)(FLAGS.config)
+  from cost_jax import distributed
+  distributed.maybe_initialize(FLAGS.distributed, FLAGS.coordinator,
+                               FLAGS.num_processes, FLAGS.process_id)
+  if FLAGS.mode == 'train':
+    from cost_jax import demo
+    demo.train_then_evaluate(config, FLAGS.workdir)
+  elif FLAGS.mode == 'evaluate':
+    from cost_jax import evaluate
+    evaluate.evaluate(config, FLAGS.workdir)
+  elif FLAGS.mode == 'track':
+    if not FLAGS.video or not FLAGS.box:
+      raise app.UsageError('--mode=track needs --video=PATH and --box=x,y,w,h.')
+    from cost_jax.tracking import video
+    video.track_video(config, FLAGS.workdir, FLAGS.video, FLAGS.box,
+                      FLAGS.description, FLAGS.out)
 
 
 if __name__ == '__main__':

@@ -18,8 +18,9 @@ SIZES = ('paper', 'demo', 'smoke')
 ABLATIONS = ('no_lb', 'no_obj', 'no_coa', 'no_vlt')
 OPTIONS = ('vlt_layers', 'grid')
 GRIDS = ('tokens441', 'visual400')
-DATASETS = ('lasot', 'got10k', 'trackingnet', 'coco', 'tnl2k', 'otb99_lang',
-            'webuav3m', 'vlsot500', 'synthetic')
+DATASETS = ('lasot', 'lasot_ext', 'got10k', 'trackingnet', 'coco', 'tnl2k',
+            'otb99_lang', 'webuav3m', 'vlsot500', 'vlsot230', 'vlsot270',
+            'synthetic')
 
 
 def parse_arg(arg):
@@ -122,6 +123,7 @@ def _data(size):
   d.roots = ml_collections.ConfigDict({n: '' for n in DATASETS})
   d.eval_dataset = 'vlsot500'
   d.eval_split = 'test'
+  d.eval_root = ''  # '' = config.data.roots.<eval_dataset> (synthetic: WORKDIR/data).
   d.template_factor = 2.0
   d.search_factor = 4.0
   d.center_jitter = 3.0
@@ -130,9 +132,10 @@ def _data(size):
   d.brightness_jitter = 0.2
   d.max_gap = 100
   d.max_bad_fraction = 0.01  # Fraction of unreadable frames before stopping.
+  # Generated under WORKDIR/data when a synthetic root is '' (demo, smoke).
   d.synthetic = ml_collections.ConfigDict(dict(
       num_train_videos=0, num_test_videos=0, frames=60, seed=0,
-      distractors='mixed'))
+      distractors='mixed', test_distractors='mixed'))
   if size != 'paper':
     d.train_datasets = 'synthetic'
     d.eval_dataset = 'synthetic'

@@ -13,6 +13,13 @@ Conventions (see the metrics fact sheet, A.8 and B):
   or its box is invalid (non-finite, or width / height <= 0).  Negative x / y
   is a valid box that sticks out of the image.  Invalid boxes never raise:
   they are counted in `extra['invalid_boxes']`.
+* `language` is the description's first non-empty line, stripped of surrounding
+  white space and otherwise unchanged (case, commas and a final '.' are kept;
+  normalising is the tokenizer's job).  Datasets without captions get a
+  pseudo-description (GOT-10k: major + motion class; TrackingNet, COCO: class).
+* Other `extra` keys readers set: `absent_labels` (the files mark absence),
+  `first_box_only`, `image_size` (width, height) when known, `subset`,
+  `attribute_values` (the raw attribute vector), `relative_speed`.
 """
 
 from __future__ import annotations

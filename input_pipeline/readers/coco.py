@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from input_pipeline.readers.frames import require_root
-from input_pipeline.sequence import DatasetRootError, ReadError, Sequence, build_sequence
+from input_pipeline.sequence import DatasetRootError, ReadError, Sequence, box_validity
 
 SPLITS = ('train', 'val')
 YEARS = ('2017', '2014')
@@ -93,6 +93,7 @@ class CocoIndex:
         self.category_ids = np.array([a[2] for a in anns], dtype=np.int64)
         self.ann_ids = np.array([a[5] for a in anns], dtype=np.int64)
         self.boxes = np.array([a[3] for a in anns], dtype=np.float64).reshape(-1, 4)
+        self.valid = box_validity(self.boxes)[0]
         self.files = {i: os.path.join(image_dir, images[i][0]) for i in set(self.image_ids.tolist())
                       if i in images}
         self.sizes = {i: (images[i][1], images[i][2]) for i in self.files}
@@ -102,13 +103,20 @@ class CocoIndex:
                                   f'(e.g. {sorted(missing)[0]})', fix='re-download the file')
 
     def sequence(self, i: int) -> Sequence:
+        """Instance i as a 1-frame sequence (built directly: ~860k of these for train2017)."""
         image_id = int(self.image_ids[i])
         name = self.categories.get(int(self.category_ids[i]), '')
-        return build_sequence(
-            f'{image_id:012d}_{int(self.ann_ids[i])}', 'coco', [self.files[image_id]],
-            self.boxes[i:i + 1], language=name, object_class=name,
-            extra={'image_size': self.sizes[image_id], 'image_id': image_id},
-            zero_box_is_absent=False)
+        valid = bool(self.valid[i])
+        invalid = {} if valid else {self.invalid_reason(i): 1}
+        return Sequence(
+            name=f'{image_id:012d}_{int(self.ann_ids[i])}', dataset='coco',
+            frames=[self.files[image_id]], boxes=self.boxes[i:i + 1], visible=np.array([valid]),
+            language=name, attributes={}, object_class=name,
+            extra={'image_size': self.sizes[image_id], 'image_id': image_id,
+                   'invalid_boxes': invalid})
+
+    def invalid_reason(self, i: int) -> str:
+        return 'nan' if not np.all(np.isfinite(self.boxes[i])) else 'non_positive_size'
 
 
 def load(root: str, split: str = 'train') -> LazySequences:
