@@ -119,6 +119,8 @@ def _data(size):
   """Training pairs (TransT sampling, crops and augmentation)."""
   d = ml_collections.ConfigDict()
   d.train_datasets = 'lasot,got10k,coco,trackingnet'
+  d.source = 'raw'  # 'raw' dataset layouts | 'tfds' (input_pipeline/tfds_builders).
+  d.tfds_data_dir = ''  # '' = the TFDS default (~/tensorflow_datasets).
   d.ratios = ml_collections.ConfigDict({n: 1.0 for n in DATASETS})
   d.roots = ml_collections.ConfigDict({n: '' for n in DATASETS})
   d.eval_dataset = 'vlsot500'
