@@ -53,8 +53,7 @@ def main(argv):
     if not FLAGS.video or not FLAGS.box:
       raise app.UsageError('--mode=track needs --video=PATH and --box=x,y,w,h.')
     from cost_jax.tracking import video
-    video.track_video(config, FLAGS.workdir, FLAGS.video, FLAGS.box,
-                      FLAGS.description, FLAGS.out)
+    video.track_from_flags(config, FLAGS.workdir)
 
 
 if __name__ == '__main__':

@@ -65,13 +65,13 @@ def _model(size):
   m.vlt = ml_collections.ConfigDict(dict(
       num_layers=6, num_heads=8, ffn_dim=2048, dropout=0.1))
   m.head = ml_collections.ConfigDict(dict(grid='tokens441', num_layers=3))
-  if size == 'demo':
-    m.search_size, m.template_size = 128, 64
+  if size == 'demo':  # Sized to train in ~5 minutes on a 2-core CPU.
+    m.search_size, m.template_size = 96, 48
     m.backbone.blocks, m.backbone.width = (1, 1, 1), 16
-    m.hidden_dim = 128
-    m.fusion.update(num_layers=2, num_heads=4, ffn_dim=512)
+    m.hidden_dim = 64
+    m.fusion.update(num_layers=2, num_heads=4, ffn_dim=256)
     m.convs.kernel = 3
-    m.vlt.update(num_layers=2, num_heads=4, ffn_dim=512)
+    m.vlt.update(num_layers=2, num_heads=4, ffn_dim=256)
   elif size == 'smoke':
     m.search_size, m.template_size = 128, 64
     m.backbone.blocks, m.backbone.width = (1, 1, 1), 8
@@ -94,8 +94,10 @@ def _text(size):
   t.num_layers = 0  # >0 keeps only the first N encoder layers (tiny configs).
   if size == 'paper':
     t.path = 'checkpoints/bert-base-uncased'
+  elif size == 'demo':
+    t.max_len = 12  # 6x6 visual + 12 text + [OBJ] = 49 = 7x7 grid.
   else:
-    t.max_len = 20  # (10x10 visual + 20 text + [OBJ]) = 121 = 11x11 grid.
+    t.max_len = 20  # 10x10 visual + 20 text + [OBJ] = 121 = 11x11 grid.
   if size == 'smoke':
     t.num_layers = 2
   return t
@@ -171,9 +173,10 @@ def _train(size):
   o.init_text = ''  # '' = config.text.path weights.
   o.init_transt = ''  # Converted TransT checkpoint (visual branch).
   if size == 'demo':
-    o.batch_size, o.num_epochs, o.pairs_per_epoch = 16, 1, 16 * 300
-    o.log_every, o.ckpt_every = 20, 100
-    o.lr, o.backbone_lr, o.text_lr = 3e-4, 3e-4, 1e-5
+    o.batch_size, o.num_epochs, o.pairs_per_epoch = 16, 1, 16 * 450
+    o.log_every, o.ckpt_every = 25, 150
+    o.lr, o.backbone_lr = 3e-4, 3e-4
+    o.frozen = 'text'  # The bundled MiniLM stays as pretrained (CPU budget).
   elif size == 'smoke':
     o.batch_size, o.num_epochs, o.pairs_per_epoch = 4, 1, 12
     o.log_every, o.ckpt_every = 1, 2

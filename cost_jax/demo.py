@@ -14,25 +14,28 @@ from absl import logging
 SYNTHETIC = 'synthetic'
 
 
-def synthetic_roots(config, workdir):
-  """(train_root, test_root) of the synthetic sets, generated if needed."""
+def synthetic_root(config, workdir, split):
+  """The synthetic 'train' or held-out 'test' set, generated once if needed.
+
+  Roots: config.data.roots.synthetic (train) / config.data.eval_root (test),
+  else WORKDIR/data/synthetic_{train,test}. Test videos use seed + 1000 and
+  config.data.synthetic.test_distractors.
+  """
   from input_pipeline import synthetic
   s = config.data.synthetic
-  train_root = config.data.roots.synthetic or os.path.join(
-      workdir, 'data', 'synthetic_train')
-  test_root = config.data.eval_root or os.path.join(
-      workdir, 'data', 'synthetic_test')
-  plans = ((train_root, s.num_train_videos, s.seed, s.distractors),
-           (test_root, s.num_test_videos, s.seed + 1000, s.test_distractors))
-  for root, count, seed, distractors in plans:
-    if count <= 0:
-      continue
-    start = time.time()
-    names = synthetic.generate(root, 'vlsot500', count, seed, frames=s.frames,
-                               distractors=distractors)
-    logging.info('Synthetic set %s: %d videos (%.1fs).', root, len(names),
-                 time.time() - start)
-  return train_root, test_root
+  if split == 'train':
+    root, count, seed, distractors = (config.data.roots.synthetic,
+                                      s.num_train_videos, s.seed, s.distractors)
+  else:
+    root, count, seed, distractors = (config.data.eval_root, s.num_test_videos,
+                                      s.seed + 1000, s.test_distractors)
+  root = root or os.path.join(workdir, 'data', f'synthetic_{split}')
+  start = time.time()
+  names = synthetic.generate(root, 'vlsot500', max(int(count), 1), int(seed),
+                             frames=int(s.frames), distractors=distractors)
+  logging.info('Synthetic %s set %s: %d videos (%.1fs).', split, root,
+               len(names), time.time() - start)
+  return root
 
 
 def uses_synthetic(config):
@@ -44,10 +47,10 @@ def resolve_data(config, workdir):
   """Fills the synthetic roots into the (locked) config in place."""
   if not uses_synthetic(config):
     return
-  train_root, test_root = synthetic_roots(config, workdir)
-  config.data.roots.synthetic = train_root
+  if SYNTHETIC in config.data.train_datasets.split(','):
+    config.data.roots.synthetic = synthetic_root(config, workdir, 'train')
   if config.data.eval_dataset == SYNTHETIC:
-    config.data.eval_root = test_root
+    config.data.eval_root = synthetic_root(config, workdir, 'test')
 
 
 def train_then_evaluate(config, workdir):
@@ -60,6 +63,22 @@ def train_then_evaluate(config, workdir):
     return
   from cost_jax import evaluate
   report = evaluate.evaluate(config, workdir)
+  outputs = dict((report or {}).get('outputs', {}))
+  outputs['video'] = render_example(config, workdir)
+  outputs['loss_curve'] = os.path.join(workdir, 'loss_curve.png')
   print(f'\nDone in {time.time() - start:.0f}s. Outputs in {workdir}:')
-  for name, path in sorted((report or {}).get('outputs', {}).items()):
-    print(f'  {name:<18} {path}')
+  for name, path in sorted(outputs.items()):
+    print(f'  {name:<20} {path}')
+
+
+def render_example(config, workdir):
+  """Tracks the first held-out test video with its description -> mp4 path."""
+  from input_pipeline.readers import load_dataset
+  from cost_jax.tracking import video
+  name, root = config.data.eval_dataset, config.data.eval_root
+  sequence = load_dataset(name, root, config.data.eval_split)[0]
+  frame_dir = os.path.dirname(sequence.frames[0])
+  out_dir = os.path.join(workdir, 'video', sequence.name)
+  summary = video.track_video(config, workdir, frame_dir, sequence.boxes[0],
+                              sequence.language, out_dir)
+  return summary['video']

@@ -1,49 +1,10 @@
-"""TransT crop geometry (cost_jax.crops) against hand computations and pysot's code."""
+"""TransT crop geometry (cost_jax.crops) against hand computations and pysot's code
+(the PyTorch reference tracker's verbatim copy of pysot `get_subwindow`)."""
 
-import cv2
 import numpy as np
 import pytest
 
 from cost_jax import crops
-
-
-def pysot_get_subwindow(im, pos, model_sz, original_sz, avg_chans):
-  """pysot/pytracking SiameseTracker.get_subwindow, as published (HWC output)."""
-  sz = original_sz
-  im_sz = im.shape
-  c = (original_sz + 1) / 2
-  context_xmin = np.floor(pos[0] - c + 0.5)
-  context_xmax = context_xmin + sz - 1
-  context_ymin = np.floor(pos[1] - c + 0.5)
-  context_ymax = context_ymin + sz - 1
-  left_pad = int(max(0., -context_xmin))
-  top_pad = int(max(0., -context_ymin))
-  right_pad = int(max(0., context_xmax - im_sz[1] + 1))
-  bottom_pad = int(max(0., context_ymax - im_sz[0] + 1))
-  context_xmin += left_pad
-  context_xmax += left_pad
-  context_ymin += top_pad
-  context_ymax += top_pad
-  r, c, k = im.shape
-  if any([top_pad, bottom_pad, left_pad, right_pad]):
-    te_im = np.zeros((r + top_pad + bottom_pad, c + left_pad + right_pad, k), np.uint8)
-    te_im[top_pad:top_pad + r, left_pad:left_pad + c, :] = im
-    if top_pad:
-      te_im[0:top_pad, left_pad:left_pad + c, :] = avg_chans
-    if bottom_pad:
-      te_im[r + top_pad:, left_pad:left_pad + c, :] = avg_chans
-    if left_pad:
-      te_im[:, 0:left_pad, :] = avg_chans
-    if right_pad:
-      te_im[:, c + left_pad:, :] = avg_chans
-    im_patch = te_im[int(context_ymin):int(context_ymax + 1),
-                     int(context_xmin):int(context_xmax + 1), :]
-  else:
-    im_patch = im[int(context_ymin):int(context_ymax + 1),
-                  int(context_xmin):int(context_xmax + 1), :]
-  if not np.array_equal(model_sz, original_sz):
-    im_patch = cv2.resize(im_patch, (model_sz, model_sz))
-  return im_patch
 
 
 def test_context_crop_side_by_hand():
@@ -78,6 +39,7 @@ def test_padding_colour_is_uint8_truncated():
 
 
 def test_matches_pysot_get_subwindow():
+  reference = pytest.importorskip('torch_reference.tracker').get_subwindow
   rng = np.random.default_rng(1)
   image = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
   avg = np.mean(image, axis=(0, 1))
@@ -87,7 +49,7 @@ def test_matches_pysot_get_subwindow():
     sz = int(rng.integers(1, 120))
     out = int(rng.choice([sz, 16, 64]))
     np.testing.assert_array_equal(crops.get_subwindow(image, pos, out, sz, avg),
-                                  pysot_get_subwindow(image, pos, out, sz, avg))
+                                  reference(image, pos, out, sz, avg))
 
 
 def test_box_to_crop_by_hand_and_vectorised():

@@ -134,7 +134,7 @@ def _check_image(x, size, what):
     raise ValueError(
         f'{what} must be a batch of RGB crops of shape (B, {size}, {size}, 3) '
         f'(NHWC, values 0-255), got {tuple(x.shape)}. Crop it with '
-        'cost_jax.tracking.crops or change config.model.*_size.')
+        'cost_jax.crops.get_subwindow or change config.model.*_size.')
 
 
 class COST(nn.Module):

@@ -1,0 +1,93 @@
+"""`export`: our variables -> a PyTorch state_dict for torch_reference.
+
+Reads a converted file (safetensors + sidecar) or an Orbax checkpoint of a
+training run, maps every leaf to its torch key (cost_jax/convert/names.py,
+plus BatchNorm `num_batches_tracked`), and writes a torch-named safetensors
+file that `torch_reference.load_exported` loads with strict=True.
+"""
+
+import json
+import os
+
+from cost_jax.convert import matching, names, store
+from cost_jax.convert.matching import ConversionError
+from cost_jax.convert.torch_files import WeightFileError
+
+
+def _orbax_item(folder):
+  """A run's WORKDIR, WORKDIR/checkpoints (latest step), a step folder or the
+  'state' item -> (item folder, saved config dict or {})."""
+  for sub in ('checkpoints',):
+    if os.path.isdir(os.path.join(folder, sub)):
+      folder = os.path.join(folder, sub)
+  steps = [d for d in os.listdir(folder) if d.isdigit()]
+  if steps:
+    folder = os.path.join(folder, max(steps, key=int))
+  config = {}
+  if os.path.isfile(os.path.join(folder, 'config', 'metadata')):
+    with open(os.path.join(folder, 'config', 'metadata')) as f:
+      config = json.load(f)
+  if os.path.isdir(os.path.join(folder, 'state')):
+    folder = os.path.join(folder, 'state')
+  return folder, config
+
+
+def _orbax_variables(folder):
+  """({'params', 'batch_stats'}, saved config) from an Orbax checkpoint (the
+  first dict holding 'params' in the restored tree)."""
+  import warnings
+  import orbax.checkpoint as ocp
+  item, config = _orbax_item(folder)
+  try:
+    with warnings.catch_warnings():  # "Sharding info not provided": host arrays.
+      warnings.simplefilter('ignore', UserWarning)
+      tree = ocp.PyTreeCheckpointer().restore(os.path.abspath(item))
+  except Exception as e:  # noqa: BLE001 (orbax raises many types)
+    raise WeightFileError(f'{item} is not a readable Orbax checkpoint: '
+                          f'{type(e).__name__}: {e}') from None
+  stack = [tree]
+  while stack:
+    node = stack.pop()
+    if isinstance(node, dict):
+      if 'params' in node:
+        return {k: node[k] for k in ('params', 'batch_stats')
+                if k in node}, config
+      stack.extend(node.values())
+  raise WeightFileError(f'{item}: no "params" found in the checkpoint.')
+
+
+def read_variables(source):
+  """(flat {JAX path: numpy}, sidecar) from a converted file or an Orbax
+  checkpoint (a run's WORKDIR, its checkpoints/, a step or its item)."""
+  import numpy as np
+  if os.path.isdir(source):
+    variables, config = _orbax_variables(source)
+    meta = {'variant': config['variant'], 'config': config} if config else {}
+    return {k: np.asarray(v) for k, v in names.flatten(variables).items()}, meta
+  tensors, meta = store.read(source)
+  if meta.get('layout') == 'torch':
+    raise ConversionError(f'{source} is already a PyTorch export.')
+  bad = sorted(k for k in tensors if not k.startswith(('params/',
+                                                       'batch_stats/')))
+  if bad:
+    raise ConversionError(f'{source} is not in our format (keys must start '
+                          'with params/ or batch_stats/):'
+                          + matching.listing('foreign keys', bad))
+  return tensors, meta
+
+
+def export(source, output):
+  """Our variables -> a torch state_dict (safetensors) that
+  torch_reference.build_model(config, ...) loads with strict=True."""
+  flat, meta = read_variables(source)
+  partial = [c for c in meta.get('covers', ['']) if c]
+  if partial or meta.get('left_to_init'):
+    raise ConversionError(
+        f'{source} covers only part of a model ({partial or "left_to_init"}); '
+        'export a full model (a training checkpoint or an import/transt '
+        'conversion).')
+  state = matching.export(flat)
+  side = {k: meta[k] for k in ('variant', 'config') if k in meta}
+  store.write(output, state, dict(side, command='export', layout='torch',
+                                  source=os.path.abspath(source)))
+  return state

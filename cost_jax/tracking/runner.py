@@ -1,0 +1,278 @@
+"""Batched benchmark runner: track many sequences at once, write raw results.
+
+    report = run_sequences(engine, sequences, 'runs/demo/results', 'cost',
+                           batch_size=16, fingerprint={...})
+
+B slots run in lock step: every device call is ONE jitted step over the B
+search crops with per-slot cached template/text features (fixed B, so no
+recompilation); a slot whose sequence ends is refilled with the next
+sequence.  Results: ``<results_dir>/<tracker_name>/<seq>.txt`` (x,y,w,h per
+frame, pytracking layout) and ``<seq>_time.txt`` (seconds per frame; frame 0
+is the initialisation, later frames the step time shared by the active
+slots).  A ``tracker.json`` manifest records what produced the folder: a
+re-run with the same fingerprint only tracks the sequences without results,
+another fingerprint is refused (results of other trackers are never
+overwritten).  Speed: compilation is timed separately (warm-up) and FPS
+excludes each sequence's first frame.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cost_jax.evaluation import results_io
+from cost_jax.tracking.engine import Engine, SequenceState
+
+__all__ = ['run_sequences', 'read_frame', 'batch_caches', 'FrameReadError',
+           'ResultsConflictError', 'check_manifest', 'pending_sequences', 'MANIFEST']
+
+MANIFEST = 'tracker.json'
+
+
+class FrameReadError(OSError):
+  """A frame that is missing or cannot be decoded; names the file."""
+
+
+class ResultsConflictError(ValueError):
+  """The results folder holds results of another tracker/config."""
+
+
+def read_frame(path: str, sequence: str = '') -> np.ndarray:
+  """The frame at ``path`` as HxWx3 uint8 RGB, or FrameReadError naming the file."""
+  image = cv2.imread(path, cv2.IMREAD_COLOR)
+  if image is None:
+    what = 'missing' if not os.path.exists(path) else 'unreadable (corrupt or not an image)'
+    where = f' of sequence {sequence!r}' if sequence else ''
+    raise FrameReadError(f'frame {path}{where} is {what}')
+  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def check_manifest(results_dir, tracker_name: str, fingerprint: dict) -> str:
+  """Creates or checks ``<results_dir>/<tracker_name>/tracker.json``; returns the folder.
+
+  Refuses (ResultsConflictError) a folder with results but no manifest, or a
+  manifest with another fingerprint.
+  """
+  folder = os.path.join(os.fspath(results_dir), tracker_name)
+  path = os.path.join(folder, MANIFEST)
+  fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True))
+  if os.path.isfile(path):
+    with open(path, encoding='utf-8') as f:
+      stored = json.load(f).get('fingerprint')
+    if stored != fingerprint:
+      keys = sorted(k for k in set(stored or {}) | set(fingerprint)
+                    if (stored or {}).get(k) != fingerprint.get(k))
+      raise ResultsConflictError(
+          f'{folder} holds results of tracker {tracker_name!r} made with another config or '
+          f'weights (differs in: {", ".join(keys) or "everything"}; see {path}). Use another '
+          'tracker name (--config.track.tracker_name=...) or delete that folder.')
+    return folder
+  if os.path.isdir(folder) and any(n.endswith('.txt') for n in os.listdir(folder)):
+    raise ResultsConflictError(
+        f'{folder} already holds results not written by this runner (no {MANIFEST}); refusing '
+        'to mix them: use another tracker name (--config.track.tracker_name=...).')
+  results_io.atomic_write_text(path, json.dumps(
+      {'tracker_name': tracker_name, 'fingerprint': fingerprint}, indent=1, sort_keys=True) + '\n')
+  return folder
+
+
+def pending_sequences(folder: str, sequences) -> list:
+  """The sequences without a complete results file; a wrong line count is an error."""
+  pending = []
+  for seq in sequences:
+    path = results_io.find_result_file(folder, seq.name)
+    if path is None:
+      pending.append(seq)
+      continue
+    try:
+      results_io.read_boxes(path, len(seq))
+    except results_io.ResultsLengthError as e:
+      raise results_io.ResultsLengthError(path, e.expected, e.actual) from None
+  return pending
+
+
+@dataclasses.dataclass
+class _Slot:
+  """One sequence being tracked in a batch slot."""
+  seq: object
+  state: SequenceState
+  boxes: list
+  times: list
+  next_frame: concurrent.futures.Future | None = None
+
+  @property
+  def index(self) -> int:
+    return len(self.boxes)
+
+
+def _expand(single, target_shapes):
+  """Batch-1 caches -> batch-B caches (leaves broadcast to the target shapes)."""
+  return jax.tree.map(lambda s, t: jnp.broadcast_to(s, t.shape), single, target_shapes)
+
+
+@jax.jit  # (donating the caches would save a copy on GPU; CPU ignores donation)
+def _set_slot(batched, single, index):
+  """Writes a batch-1 cache into slot ``index`` of the batch-B cache."""
+  def put(b, s):
+    return s if b.shape == s.shape else b.at[index].set(s[0])
+  return jax.tree.map(put, batched, single)
+
+
+def batch_caches(engine: Engine, template, text, batch_size: int):
+  """Batch-``batch_size`` template/text caches, every slot a copy of the batch-1 ones."""
+  e = engine
+  zt = jax.ShapeDtypeStruct((batch_size, e.spec.template_size, e.spec.template_size, 3),
+                            jnp.uint8)
+  template_shapes = jax.eval_shape(e.encode_template, e.variables, zt)
+  text_shapes = {}
+  if text:
+    ids = jax.ShapeDtypeStruct((batch_size, e.spec.text_len), jnp.int32)
+    text_shapes = jax.eval_shape(e.encode_text, e.variables, ids, ids)
+  return _expand(template, template_shapes), _expand(text, text_shapes)
+
+
+class _Batch:
+  """The B-slot state: device caches, host crops/geometry, prefetching."""
+
+  def __init__(self, engine: Engine, batch_size: int, pool):
+    self.engine, self.size, self.pool = engine, batch_size, pool
+    self.slots: list[_Slot | None] = [None] * batch_size
+    self.template = self.text = None
+    s = engine.spec.search_size
+    self.crops = np.zeros((batch_size, s, s, 3), np.uint8)
+    self.geometry = np.zeros((batch_size, 5), np.float32)
+    self.geometry[:, 2] = 1.0
+
+  def _read(self, seq, i):
+    return self.pool.submit(read_frame, seq.frames[i], seq.name)
+
+  def start(self, i: int, seq) -> _Slot:
+    """Initialises ``seq`` in slot i (frame 0 read, template/text encoded)."""
+    t0 = time.perf_counter()
+    frame = read_frame(seq.frames[0], seq.name)
+    tokens = self.engine.tokenize(seq.language, seq.name)
+    what = f'initial box of sequence {seq.name!r} ({seq.frames[0]})'
+    state, z = self.engine.start(frame, seq.init_box, what)
+    template, text = self.engine.encode(z, tokens)
+    if self.template is None:
+      self.template, self.text = batch_caches(self.engine, template, text, self.size)
+    self.template, self.text = _set_slot((self.template, self.text), (template, text), i)
+    jax.block_until_ready(self.template)
+    slot = _Slot(seq, state, [state.box], [time.perf_counter() - t0])
+    if len(seq) > 1:
+      slot.next_frame = self._read(seq, 1)
+    self.slots[i] = slot
+    return slot
+
+  def step(self) -> float:
+    """Tracks one frame of every active slot; returns the wall time."""
+    active = [i for i, s in enumerate(self.slots) if s is not None]
+    frames = {i: self.slots[i].next_frame.result() for i in active}
+    t0 = time.perf_counter()
+
+    def crop(i):  # cv2 releases the GIL: crops run in parallel threads
+      self.crops[i], self.geometry[i] = self.engine.search_crop(frames[i], self.slots[i].state)
+    if len(active) > 1:
+      list(self.pool.map(crop, active))
+    else:
+      crop(active[0])
+    out = self.engine.step(self.engine.variables, self.crops, self.template, self.text,
+                           self.geometry)
+    for i in active:  # prefetch while the device works
+      slot = self.slots[i]
+      nxt = slot.index + 1
+      slot.next_frame = self._read(slot.seq, nxt) if nxt < len(slot.seq) else None
+    out = np.asarray(out)  # (B, 5): cx, cy, w, h, score
+    elapsed = time.perf_counter() - t0
+    for i in active:
+      slot = self.slots[i]
+      slot.boxes.append(self.engine.update(slot.state, out[i, :4]))
+      slot.times.append(elapsed / len(active))
+    return elapsed
+
+
+def _warm_up(engine: Engine, batch_size: int) -> float:
+  """Compiles the step (batch B) and the encoders (batch 1); returns seconds."""
+  t0 = time.perf_counter()
+  spec, v = engine.spec, engine.variables
+  z = np.zeros((1, spec.template_size, spec.template_size, 3), np.uint8)
+  tokens = None
+  if spec.language:
+    tokens = (np.zeros((1, spec.text_len), np.int32), np.ones((1, spec.text_len), np.int32))
+  template, text = engine.encode(z, tokens)
+  batch = _Batch(engine, batch_size, None)
+  caches = _set_slot(batch_caches(engine, template, text, batch_size), (template, text), 0)
+  jax.block_until_ready(engine.step(v, batch.crops, *caches, batch.geometry))
+  return time.perf_counter() - t0
+
+
+def _finish(folder, slot: _Slot, report: dict) -> None:
+  seq = slot.seq
+  results_io.write_boxes(os.path.join(folder, f'{seq.name}.txt'), np.stack(slot.boxes))
+  results_io.write_times(os.path.join(folder, f'{seq.name}_time.txt'), slot.times)
+  tracked = sum(slot.times[1:])
+  report['sequences'][seq.name] = {
+      'frames': len(seq), 'init_s': slot.times[0],
+      'fps': (len(seq) - 1) / tracked if tracked > 0 else None}
+
+
+def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
+                  batch_size: int = 16, fingerprint: dict | None = None,
+                  log_every: int = 10) -> dict:
+  """Tracks the unfinished ``sequences`` in batches of ``batch_size``; -> speed report.
+
+  The report: {'tracked', 'skipped', 'compile_s', 'fps' (all tracked frames
+  after the first of each sequence), 'init_s' (mean), 'sequences': {name:
+  {'frames', 'init_s', 'fps'}}}.
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+  folder = check_manifest(results_dir, tracker_name, fingerprint or {})
+  sequences = list(sequences)
+  todo = pending_sequences(folder, sequences)
+  report = {'tracker': tracker_name, 'batch_size': batch_size,
+            'skipped': sorted({s.name for s in sequences} - {s.name for s in todo}),
+            'sequences': {}}
+  batch_size = max(1, min(batch_size, len(todo)))  # no idle slots for short lists
+  report['batch_size'] = batch_size
+  report['compile_s'] = _warm_up(engine, batch_size) if todo else 0.0
+  queue = collections.deque(todo)
+  frames = step_time = 0.0
+  with concurrent.futures.ThreadPoolExecutor(max(2, min(batch_size, 8))) as pool:
+    batch = _Batch(engine, batch_size, pool)
+    while True:
+      for i in range(batch_size):
+        while batch.slots[i] is None and queue:
+          slot = batch.start(i, queue.popleft())
+          if len(slot.seq) == 1:
+            _finish(folder, slot, report)
+            batch.slots[i] = None
+      active = sum(s is not None for s in batch.slots)
+      if not active:
+        break
+      step_time += batch.step()
+      frames += active
+      for i, slot in enumerate(batch.slots):
+        if slot is not None and slot.index == len(slot.seq):
+          _finish(folder, slot, report)
+          batch.slots[i] = None
+          done = len(report['sequences'])
+          if log_every and done % log_every == 0:
+            logging.info('%s: %d/%d sequences, %.1f frames/s', tracker_name, done, len(todo),
+                         frames / max(step_time, 1e-9))
+  report['tracked'] = list(report['sequences'])
+  report['fps'] = frames / step_time if step_time > 0 else None
+  inits = [r['init_s'] for r in report['sequences'].values()]
+  report['init_s'] = float(np.mean(inits)) if inits else None
+  return report

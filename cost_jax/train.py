@@ -1,0 +1,307 @@
+"""Training: `train(config, workdir)` (DESIGN.md §5; `main.py --mode=train`).
+
+Top to bottom: check the batch against the devices, build the model and
+optimizer, restore the latest checkpoint of WORKDIR (or initialise, loading
+converted weights when the config names them), then loop: step, log
+(stdout on process 0: steps/s, pairs/s, ETA, every loss term; TensorBoard
+events and WORKDIR/metrics.jsonl), checkpoint, and react to SIGTERM/SIGINT
+(save, then exit). A loss-curve PNG is written at the end.
+
+Multi-host: every process runs this same function after
+`cost_jax.distributed.maybe_initialize`; each reads its own share of the
+global batch (config.train.batch_size // process count) from
+`batch_iterator_fn(config, process_index, process_count, start_step)`.
+"""
+
+import json
+import logging
+import os
+import signal
+import time
+
+import jax
+import numpy as np
+
+from cost_jax import checkpointing
+from cost_jax import optim
+from cost_jax import train_step
+from cost_jax.models import factory
+
+ON_NAN = ('stop', 'skip')
+# Terms shown on stdout, in this order (every metric goes to the writers).
+SHOWN = ('loss', 'coa', 'reg', 'ce', 'l1', 'giou', 'iou')
+# '0' disables TensorBoard event files (metrics.jsonl is always written).
+TENSORBOARD_ENV = 'COST_JAX_TENSORBOARD'
+
+
+# --- inputs ------------------------------------------------------------------
+def default_batch_iterator(config, process_index, process_count, start_step):
+  """The tf.data pair pipeline (input_pipeline/pairs.py), imported lazily."""
+  try:
+    from input_pipeline import pairs  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        'The training input pipeline input_pipeline.pairs.make_train_iterator '
+        f'is not available ({e}); pass batch_iterator_fn= to '
+        'cost_jax.train.train or install the input pipeline.') from e
+  return pairs.make_train_iterator(config, process_index=process_index,
+                                   process_count=process_count,
+                                   start_step=start_step)
+
+
+# --- initial weights ---------------------------------------------------------
+def init_sources(config) -> list:
+  """[(what, path)] of converted weights to load, in order (later wins)."""
+  t = config.train
+  sources = [('backbone', t.init_backbone), ('transt', t.init_transt)]
+  text = t.init_text
+  if not text and config.model.language and config.text.pretrained:
+    text = factory.text_model_path(config)
+  sources.append(('text', text))
+  return [(what, path) for what, path in sources if path]
+
+
+def initial_variables(config, model, spec):
+  """Random init, then cost_jax.convert.load_converted for each source."""
+  variables = jax.device_get(
+      factory.init_variables(model, spec, jax.random.key(config.seed)))
+  sources = init_sources(config)
+  if not sources:
+    return variables
+  try:
+    from cost_jax import convert  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        f'Loading {[p for _, p in sources]} needs cost_jax.convert ({e}). '
+        'Clear config.train.init_* (and set config.text.pretrained=False) to '
+        'train from scratch.') from e
+  structure = jax.tree.structure(variables)
+  for what, path in sources:
+    logging.info('Initialising %s from %s', what, path)
+    variables = convert.load_converted(path, variables)
+    if jax.tree.structure(variables) != structure:
+      raise ValueError(f'Converted weights {path!r} ({what}) do not match '
+                       'the network of this config.')
+  return variables
+
+
+# --- logging -----------------------------------------------------------------
+class MetricWriter:
+  """WORKDIR/metrics.jsonl and TensorBoard events (tf.summary, imported
+  lazily); only the process that is `enabled` (process 0) writes."""
+
+  def __init__(self, workdir, enabled):
+    self.enabled = enabled
+    self.jsonl = os.path.join(workdir, 'metrics.jsonl')
+    self._workdir = workdir
+    self._tf_writer = None
+    self._tf_failed = os.environ.get(TENSORBOARD_ENV, '1') == '0'
+
+  def _tensorboard(self):
+    if self._tf_writer is None and not self._tf_failed:
+      try:
+        import tensorflow as tf  # pylint: disable=g-import-not-at-top
+        tf.config.set_visible_devices([], 'GPU')
+        self._tf_writer = (tf, tf.summary.create_file_writer(self._workdir))
+      except ImportError as e:
+        self._tf_failed = True
+        logging.warning('No TensorFlow (%s): metrics go to %s only.', e,
+                        self.jsonl)
+    return self._tf_writer
+
+  def write(self, step, scalars):
+    if not self.enabled:
+      return
+    with open(self.jsonl, 'a') as f:
+      f.write(json.dumps(dict(step=step, **scalars)) + '\n')
+    tensorboard = self._tensorboard()
+    if tensorboard:
+      tf, writer = tensorboard
+      with writer.as_default(step=step):
+        for name, value in scalars.items():
+          tf.summary.scalar(name, value)
+      writer.flush()
+
+
+def format_progress(step, num_steps, steps_per_s, global_batch, scalars):
+  """One stdout line: progress, speed, ETA and the loss terms."""
+  eta = (num_steps - step) / steps_per_s if steps_per_s > 0 else float('nan')
+  eta = time.strftime('%H:%M:%S', time.gmtime(eta)) if np.isfinite(eta) else '?'
+  terms = ' '.join(f'{k} {scalars[k]:.4f}' for k in SHOWN if k in scalars)
+  return (f'step {step}/{num_steps} ({100 * step / num_steps:.1f}%) | '
+          f'{steps_per_s:.2f} steps/s {steps_per_s * global_batch:.1f} '
+          f'pairs/s | ETA {eta} | {terms}')
+
+
+def save_loss_curve(jsonl_path, png_path):
+  """Plots every loss term of metrics.jsonl against the step (Agg PNG)."""
+  if not os.path.exists(jsonl_path):
+    return None
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  with open(jsonl_path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  rows = {r['step']: r for r in rows}  # A resumed run rewrites some steps.
+  steps = sorted(rows)
+  fig, ax = plt.subplots(figsize=(8, 5))
+  for term in ('loss', 'coa', 'reg', 'ce'):
+    values = [rows[s].get(term) for s in steps]
+    if any(v is not None for v in values):
+      ax.plot(steps, values, label=term)
+  ax.set_xlabel('step')
+  ax.set_ylabel('loss')
+  ax.grid(True, alpha=0.3)
+  ax.legend()
+  fig.savefig(png_path, dpi=100, bbox_inches='tight')
+  plt.close(fig)
+  return png_path
+
+
+# --- signals -----------------------------------------------------------------
+class StopRequests:
+  """Turns SIGTERM/SIGINT into a flag the loop polls (all processes agree);
+  a second signal kills the process at once (e.g. when a step hangs)."""
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:
+      signal.signal(signum, signal.SIG_DFL)
+      os.kill(os.getpid(), signum)
+    self.signum = signum
+
+  def requested(self) -> bool:
+    flag = self.signum is not None
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      flag = bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+      self.signum = self.signum or (signal.SIGTERM if flag else None)
+    return flag
+
+
+# --- the loop ------------------------------------------------------------------
+def check_config(config):
+  if config.train.on_nan not in ON_NAN:
+    raise ValueError(f'config.train.on_nan={config.train.on_nan!r}: use one '
+                     f'of {ON_NAN}.')
+  if config.train.log_every < 1 or config.train.ckpt_every < 1:
+    raise ValueError('config.train.log_every and ckpt_every must be >= 1.')
+
+
+def handle_nonfinite(rows, first_step, config, ckpts):
+  """Applies config.train.on_nan to a window of host metrics; returns the
+  finite rows."""
+  bad = [first_step + i for i, r in enumerate(rows) if not r['finite']]
+  if not bad:
+    return rows
+  if config.train.on_nan == 'stop':
+    ckpts.wait()
+    last = ckpts.path(ckpts.latest_step()) or 'none (no checkpoint yet)'
+    raise FloatingPointError(
+        f'Non-finite loss or gradient at step {bad[0]} '
+        f'({rows[bad[0] - first_step]}); the run stopped. Last good '
+        f'checkpoint: {last}. Set --config.train.on_nan=skip to skip such '
+        'steps instead.')
+  logging.warning('Skipped non-finite steps %s (config.train.on_nan=skip).',
+                  bad)
+  return [r for r in rows if r['finite']]
+
+
+def train(config, workdir, batch_iterator_fn=None, devices=None):
+  """Trains `config` in `workdir` (resuming its latest checkpoint); returns
+  the final train state as replicated global arrays."""
+  check_config(config)
+  batch_iterator_fn = batch_iterator_fn or default_batch_iterator
+  os.makedirs(workdir, exist_ok=True)
+  is_chief = jax.process_index() == 0
+  num_steps = optim.total_steps(config)
+  global_batch = config.train.batch_size
+
+  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
+  tx, schedules = optim.make_optimizer(
+      config, factory.variable_shapes(model, spec)['params'])
+  per_replica = train_step.make_per_replica_step(model, spec, tx, config.loss,
+                                                 config.seed)
+  runner = train_step.make_runner(config.train.parallel, per_replica, devices)
+  local_batch = train_step.check_global_batch(
+      global_batch, runner.num_devices, jax.process_count())
+
+  ckpts = checkpointing.Checkpoints(workdir, config)
+  state = ckpts.restore(
+      train_step.abstract_state(model, spec, tx, runner.replicated))
+  if state is None:
+    state = train_step.state_from_variables(
+        initial_variables(config, model, spec), tx, runner.replicated)
+  start = int(np.asarray(state['step'].addressable_data(0)))
+  if is_chief:
+    print(f'{"Resuming from" if start else "Starting at"} step {start} of '
+          f'{num_steps}: global batch {global_batch} on {runner.num_devices} '
+          f'device(s), {jax.process_count()} process(es), '
+          f'{config.train.parallel}; workdir {workdir}', flush=True)
+
+  writer = MetricWriter(workdir, is_chief)
+  batches = iter(batch_iterator_fn(config, jax.process_index(),
+                                   jax.process_count(), start))
+  state = runner.put_state(state)
+  pending, rows = [], []  # Device metrics not yet fetched; fetched rows.
+  timer = (time.time(), start)
+  with StopRequests() as stop:
+    for step in range(start, num_steps):
+      batch = next(batches)
+      if np.shape(batch['template'])[0] != local_batch:
+        raise ValueError(
+            f'The batch source gave {np.shape(batch["template"])[0]} pairs to '
+            f'process {jax.process_index()}; expected batch_size / processes '
+            f'= {local_batch}.')
+      state, metrics = runner.step(state, runner.put_batch(batch))
+      pending.append(metrics)
+      done = step + 1
+      log_now = done % config.train.log_every == 0 or done == num_steps
+      save_now = done % config.train.ckpt_every == 0 or done == num_steps
+      stopping = stop.requested()
+      if log_now or save_now or stopping:
+        fetched = [runner.metrics(m) for m in pending]
+        rows += handle_nonfinite(fetched, done - len(pending) + 1, config,
+                                 ckpts)
+        pending = []
+      if log_now and rows:
+        scalars = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        scalars.update({f'lr_{g}': float(s(done - 1))
+                        for g, s in schedules.items()})
+        steps_per_s = (done - timer[1]) / max(time.time() - timer[0], 1e-9)
+        scalars.update(steps_per_s=steps_per_s,
+                       pairs_per_s=steps_per_s * global_batch)
+        writer.write(done, scalars)
+        if is_chief:
+          print(format_progress(done, num_steps, steps_per_s, global_batch,
+                                scalars), flush=True)
+        rows, timer = [], (time.time(), done)
+      if save_now or stopping:
+        ckpts.save(done, state, force=True)
+      if stopping:
+        ckpts.close()
+        name = signal.Signals(stop.signum).name
+        message = (f'{name} at step {done}: saved {ckpts.path(done)}; run the '
+                   'same command again to resume.')
+        if is_chief:
+          print(message, flush=True)
+        raise SystemExit(128 + stop.signum)
+  ckpts.close()
+  if is_chief:
+    png = save_loss_curve(writer.jsonl, os.path.join(workdir, 'loss_curve.png'))
+    print(f'Done: {num_steps} steps; checkpoints in {ckpts.directory}; loss '
+          f'curve {png}', flush=True)
+  return state

@@ -1,0 +1,156 @@
+"""Deterministic training batches, a tiny train config and test helpers.
+
+`global_batch(config, step)` is a pure function of (config, step), so any
+number of processes or devices can slice the same global batch;
+`batch_iterator(config, process_index, process_count, start_step)` has the
+signature `cost_jax.train.train` expects of a batch source.
+"""
+
+import json
+import os
+import signal
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# XLA's persistent cache, shared by the in-process runs and the subprocesses
+# of the training tests: the same step compiles once per machine.
+CACHE_DIR = os.path.join(tempfile.gettempdir(), 'cost_jax_test_xla_cache')
+
+TINY_BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=1,
+                 num_attention_heads=2, intermediate_size=64,
+                 max_position_embeddings=64, hidden_dropout_prob=0.0,
+                 attention_probs_dropout_prob=0.0, hidden_act='gelu')
+
+
+def tiny_text_folder(root):
+  """Writes an HF-style config.json of a 1-layer, 32-wide BERT; returns it."""
+  folder = os.path.join(root, 'tiny_bert')
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, 'config.json'), 'w') as f:
+    json.dump(TINY_BERT, f)
+  return folder
+
+
+def tiny_config(root, variant='smoke', num_steps=6):
+  """The smoke config with a tiny random BERT, no dropout, global batch 4."""
+  from configs import cost
+  config = cost.get_config(variant)
+  config.text.path = tiny_text_folder(root)
+  config.text.pretrained = False
+  config.text.num_layers = 1
+  config.model.fusion.dropout = 0.0
+  config.model.vlt.dropout = 0.0
+  config.train.batch_size = 4
+  config.train.num_steps = num_steps
+  config.train.log_every = 1
+  config.train.ckpt_every = 1000
+  config.train.lr = config.train.backbone_lr = config.train.text_lr = 1e-3
+  return config
+
+
+def global_batch(config, step, seed=0):
+  """The global batch of `step` (numpy, the input pipeline's format)."""
+  rng = np.random.default_rng([seed, step])
+  b = config.train.batch_size
+  tz, sx, t = (config.model.template_size, config.model.search_size,
+               config.text.max_len)
+  vocab = TINY_BERT['vocab_size']
+  lengths = rng.integers(3, t + 1, size=b)
+  mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.int32)
+  ids = rng.integers(1, vocab, size=(b, t)).astype(np.int32) * mask
+  ids[1::4] = ids[0::4][:len(ids[1::4])]  # Some pairs share a description.
+  mask[1::4] = mask[0::4][:len(mask[1::4])]
+  centre = rng.uniform(0.3, 0.7, size=(b, 2))
+  size = rng.uniform(0.02, 0.3, size=(b, 2))
+  return {
+      'template': rng.integers(0, 256, (b, tz, tz, 3), dtype=np.uint8),
+      'search': rng.integers(0, 256, (b, sx, sx, 3), dtype=np.uint8),
+      'search_box': np.concatenate([centre, size], 1).astype(np.float32),
+      'visible': np.arange(b) % 4 != 3,  # Every 4th target is absent.
+      'text_ids': ids,
+      'text_mask': mask,
+  }
+
+
+def local_slice(batch, process_index, process_count):
+  """This process's contiguous share of a global batch."""
+  n = len(batch['template']) // process_count
+  return {k: v[process_index * n:(process_index + 1) * n]
+          for k, v in batch.items()}
+
+
+def batch_iterator(config, process_index, process_count, start_step):
+  """Endless process-local batches from `start_step` on."""
+  step = start_step
+  while True:
+    yield local_slice(global_batch(config, step), process_index,
+                      process_count)
+    step += 1
+
+
+def blocking_iterator(num_batches):
+  """A batch source that stops yielding (sleeps) after `num_batches`."""
+  def make(config, process_index, process_count, start_step):
+    source = batch_iterator(config, process_index, process_count, start_step)
+    for _ in range(num_batches):
+      yield next(source)
+    while True:
+      time.sleep(60)
+  return make
+
+
+def dying_iterator(num_batches, victim):
+  """A batch source with which process `victim` SIGKILLs itself after
+  `num_batches` batches (the others go on)."""
+  def make(config, process_index, process_count, start_step):
+    source = batch_iterator(config, process_index, process_count, start_step)
+    for i in range(1 << 30):
+      if i == num_batches and process_index == victim:
+        os.kill(os.getpid(), signal.SIGKILL)
+      yield next(source)
+  return make
+
+
+# --- test helpers --------------------------------------------------------------
+def enable_compilation_cache():
+  import jax
+  jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
+
+
+def subprocess_env(devices=4):
+  """Environment of a JAX subprocess with `devices` CPU devices."""
+  env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
+  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+             JAX_DISABLE_MOST_OPTIMIZATIONS='1', JAX_PLATFORMS='cpu',
+             JAX_COMPILATION_CACHE_DIR=CACHE_DIR, COST_JAX_TENSORBOARD='0',
+             TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=os.pathsep.join([ROOT, env.get('PYTHONPATH', '')]))
+  return env
+
+
+def comparable(name, value):
+  """`value` without the entries whose true gradient is identically zero.
+
+  Attention key biases shift every logit of a query equally, so softmax
+  ignores them: their gradient is pure rounding noise, which Adam scales up
+  to +-lr, so they differ between reduction orders by design.
+  """
+  value = np.asarray(value)
+  if name.endswith('in_proj/bias'):  # Fused torch MHA bias: q | k | v.
+    d = value.shape[-1] // 3
+    return np.concatenate([value[..., :d], value[..., 2 * d:]], -1)
+  if name.endswith('key/bias'):  # BERT self-attention key bias.
+    return value[..., :0]
+  return value
+
+
+def assert_params_close(actual, expected, atol):
+  """Flat {name: array} maps equal within atol (see `comparable`)."""
+  assert set(actual) == set(expected)
+  worst = max(float(np.max(np.abs(comparable(k, actual[k]) -
+                                  comparable(k, expected[k])), initial=0.0))
+              for k in expected)
+  assert worst <= atol, f'max |difference| {worst:.3g} > {atol}'

@@ -1,0 +1,211 @@
+"""Checkpoints and resume: exact resume after SIGKILL, SIGTERM saves, a kill
+during an async save, a workdir of another config, another device count.
+
+The same file is the child process: `python tests/test_resume.py
+train_until_killed ROOT WORKDIR` or `save_then_die DIR`.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from tests import batches  # noqa: E402
+
+STEPS = 6
+KILL_AFTER = 3
+BIG = 4 << 20  # float32 entries per array of the async-save test (16 MiB).
+
+
+def flat_params(state):
+  import jax
+  from flax import traverse_util
+  return {'/'.join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(
+      jax.device_get(state['params'])).items()}
+
+
+def dummy_state(value, sharding):
+  """A train-state-shaped tree of arrays filled with `value`."""
+  import jax
+  import jax.numpy as jnp
+  fill = lambda shape: jax.device_put(jnp.full(shape, value, jnp.float32),
+                                      sharding)
+  return {'step': jax.device_put(jnp.int32(value), sharding),
+          'params': {f'w{i}': fill((BIG,)) for i in range(4)},
+          'batch_stats': {'mean': fill((8,))}, 'opt_state': {'mu': fill((8,))}}
+
+
+# --- child processes -------------------------------------------------------------
+def train_until_killed(root, workdir):
+  """Trains with a checkpoint at step 3, then waits for more data forever."""
+  from cost_jax import train
+  config = batches.tiny_config(root)
+  config.train.ckpt_every = KILL_AFTER
+  train.train(config, workdir, batches.blocking_iterator(KILL_AFTER))
+
+
+def save_then_die(directory):
+  """Completes a save of step 1, starts an async save of step 2, SIGKILLs."""
+  import jax
+  from cost_jax import checkpointing
+  config = batches.tiny_config(directory)
+  ckpts = checkpointing.Checkpoints(directory, config, every=1)
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.devices()), ('data',)),
+      jax.sharding.PartitionSpec())
+  ckpts.save(1, dummy_state(1.0, sharding), force=True)
+  ckpts.wait()
+  ckpts.save(2, dummy_state(2.0, sharding), force=True)
+  os.kill(os.getpid(), signal.SIGKILL)
+
+
+def child(*args):
+  return subprocess.Popen(
+      [sys.executable, os.path.abspath(__file__), *args], cwd=ROOT,
+      env=batches.subprocess_env(devices=4), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+
+
+# --- tests -------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def full_run(tmp_path_factory):
+  """6 uninterrupted steps in process: (root, workdir, params)."""
+  from cost_jax import train
+  batches.enable_compilation_cache()
+  root = str(tmp_path_factory.mktemp('resume'))
+  workdir = os.path.join(root, 'full')
+  state = train.train(batches.tiny_config(root), workdir,
+                      batches.batch_iterator)
+  return root, workdir, flat_params(state)
+
+
+def test_run_writes_logs_and_loss_curve(full_run):
+  _, workdir, _ = full_run
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  assert [r['step'] for r in rows] == list(range(1, STEPS + 1))
+  assert {'loss', 'coa', 'reg', 'ce', 'l1', 'giou', 'steps_per_s',
+          'pairs_per_s', 'lr_default'} <= set(rows[0])
+  assert os.path.getsize(os.path.join(workdir, 'loss_curve.png')) > 0
+  if os.environ.get('COST_JAX_TENSORBOARD') != '0':
+    pytest.importorskip('tensorflow')
+    assert glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
+
+
+def test_resume_after_sigkill_is_exact(full_run):
+  from cost_jax import train
+  root, _, expected = full_run
+  workdir = os.path.join(root, 'killed')
+  proc = child('train_until_killed', root, workdir)
+  done = os.path.join(workdir, 'checkpoints', str(KILL_AFTER))
+  deadline = time.time() + 240
+  while not os.path.isdir(done) and proc.poll() is None:
+    assert time.time() < deadline, 'the child never saved step 3'
+    time.sleep(0.5)
+  assert proc.poll() is None, proc.communicate()[0][-3000:]
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert proc.returncode == -signal.SIGKILL
+  state = train.train(batches.tiny_config(root), workdir,
+                      batches.batch_iterator)
+  assert int(state['step']) == STEPS
+  got = flat_params(state)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def test_sigterm_saves_a_checkpoint_before_exit(full_run):
+  from cost_jax import checkpointing, train
+  root = full_run[0]
+  workdir = os.path.join(root, 'sigterm')
+
+  def terminated_after_two(config, index, count, start):
+    source = batches.batch_iterator(config, index, count, start)
+    for i in range(STEPS):
+      if i == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+      yield next(source)
+
+  config = batches.tiny_config(root)
+  with pytest.raises(SystemExit) as exit_info:
+    train.train(config, workdir, terminated_after_two)
+  assert exit_info.value.code == 128 + signal.SIGTERM
+  assert checkpointing.Checkpoints(workdir, config).latest_step() == 3
+
+
+def test_kill_during_async_save_keeps_last_complete_checkpoint(tmp_path):
+  import jax
+  from cost_jax import checkpointing
+  proc = child('save_then_die', str(tmp_path))
+  output = proc.communicate(timeout=240)[0]
+  assert proc.returncode == -signal.SIGKILL, output[-3000:]
+  ckpt_dir = tmp_path / 'checkpoints'
+  step_two_done = (ckpt_dir / '2').is_dir()
+  ckpts = checkpointing.Checkpoints(str(tmp_path), batches.tiny_config(
+      str(tmp_path)))
+  latest = ckpts.latest_step()
+  assert latest == (2 if step_two_done else 1), os.listdir(ckpt_dir)
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.devices()[:1]), ('data',)),
+      jax.sharding.PartitionSpec())
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+      jax.eval_shape(lambda: dummy_state(0.0, sharding)))
+  restored = ckpts.restore(abstract)
+  assert float(restored['params']['w3'][-1]) == float(latest)
+  assert int(restored['step']) == latest
+
+
+def test_checkpoint_of_another_config_is_refused(full_run):
+  from cost_jax import checkpointing, train
+  root, workdir, _ = full_run
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  before = sorted((p, os.path.getmtime(p)) for p in glob.glob(
+      os.path.join(ckpt_dir, '**'), recursive=True))
+  config = batches.tiny_config(root)
+  config.model.hidden_dim = 48
+  with pytest.raises(checkpointing.CheckpointMismatchError,
+                     match='another configuration') as error:
+    train.train(config, workdir, batches.batch_iterator)
+  assert 'Nothing was changed' in str(error.value)
+  assert 'bbox_embed/layers_0/kernel: saved (32, 32), this config (48, 48)' in str(
+      error.value)
+  after = sorted((p, os.path.getmtime(p)) for p in glob.glob(
+      os.path.join(ckpt_dir, '**'), recursive=True))
+  assert after == before
+
+
+def test_restore_on_another_device_count(full_run):
+  import jax
+  from cost_jax import checkpointing, optim, train_step
+  from cost_jax.models import factory
+  root, workdir, expected = full_run
+  config = batches.tiny_config(root)
+  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
+  tx, _ = optim.make_optimizer(
+      config, factory.variable_shapes(model, spec)['params'])
+  one_device = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.devices()[:1]), ('data',)),
+      jax.sharding.PartitionSpec())
+  state = checkpointing.Checkpoints(workdir, config).restore(
+      train_step.abstract_state(model, spec, tx, one_device))
+  assert int(state['step']) == STEPS
+  assert len(jax.tree.leaves(state['params'])[0].devices()) == 1
+  got = flat_params(state)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+if __name__ == '__main__':
+  {'train_until_killed': train_until_killed,
+   'save_then_die': save_then_die}[sys.argv[1]](*sys.argv[2:])

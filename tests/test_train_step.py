@@ -1,0 +1,153 @@
+"""The train step: pmap (4 devices) == shard_map (4) == 1 device; bf16;
+non-finite steps; optimizer groups (4 fake CPU devices from conftest)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from cost_jax import optim
+from cost_jax import train_step
+from cost_jax.models import factory
+from tests import batches
+
+STEPS = 3
+
+
+def flat(tree):
+  return {'/'.join(k): np.asarray(v)
+          for k, v in traverse_util.flatten_dict(jax.device_get(tree)).items()}
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+  batches.enable_compilation_cache()
+  config = batches.tiny_config(str(tmp_path_factory.mktemp('step')))
+  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
+  tx, _ = optim.make_optimizer(
+      config, factory.variable_shapes(model, spec)['params'])
+  variables = jax.device_get(
+      factory.init_variables(model, spec, jax.random.key(0)))
+  return config, model, spec, tx, variables
+
+
+def run(setup, parallel, devices=None, steps=STEPS):
+  """`steps` steps on the deterministic global batches; (runner, state,
+  per-step metrics)."""
+  config, model, spec, tx, variables = setup
+  step_fn = train_step.make_per_replica_step(model, spec, tx, config.loss,
+                                             config.seed)
+  runner = train_step.make_runner(parallel, step_fn, devices)
+  state = runner.put_state(
+      train_step.state_from_variables(variables, tx, runner.replicated))
+  history = []
+  for step in range(steps):
+    batch = runner.put_batch(batches.global_batch(config, step))
+    state, metrics = runner.step(state, batch)
+    history.append(runner.metrics(metrics))
+  return runner, state, history
+
+
+@pytest.fixture(scope='module')
+def runs(setup):
+  return {'pmap4': run(setup, 'pmap'),
+          'shard_map4': run(setup, 'shard_map'),
+          'one_device': run(setup, 'shard_map', jax.devices()[:1])}
+
+
+@pytest.mark.parametrize('name', ['pmap4', 'shard_map4'])
+def test_four_devices_equal_one_device(runs, name):
+  _, state, history = runs[name]
+  _, reference, reference_history = runs['one_device']
+  assert int(state['step']) == STEPS
+  batches.assert_params_close(flat(state['params']),
+                              flat(reference['params']), atol=1e-5)
+  batches.assert_params_close(flat(state['batch_stats']),
+                              flat(reference['batch_stats']), atol=1e-5)
+  for got, want in zip(history, reference_history):
+    for term in ('loss', 'coa', 'ce', 'l1', 'giou', 'grad_norm'):
+      assert got[term] == pytest.approx(want[term], rel=1e-5, abs=1e-6), term
+
+
+def test_coa_uses_the_global_batch(runs):
+  """Every term is finite and the CoA term is the 4-pair InfoNCE: with
+  local negatives only, 4 devices x 1 pair would have no negative at all."""
+  history = runs['pmap4'][2]
+  assert all(h['finite'] == 1 for h in history)
+  assert history[0]['coa'] == pytest.approx(runs['one_device'][2][0]['coa'],
+                                            rel=1e-6)
+  assert history[0]['coa'] > 0.5  # ~log(3) + small, not 0.
+
+
+def test_non_finite_step_keeps_the_state(setup, runs):
+  config = setup[0]
+  runner, state, _ = runs['pmap4']
+  before = flat(state['params'])
+  batch = batches.global_batch(config, 99)
+  batch['search_box'][:] = np.nan
+  batch['visible'][:] = True
+  state, metrics = runner.step(state, runner.put_batch(batch))
+  metrics = runner.metrics(metrics)
+  assert metrics['finite'] == 0 and not np.isfinite(metrics['loss'])
+  assert int(state['step']) == STEPS + 1
+  after = flat(state['params'])
+  for name, value in before.items():
+    np.testing.assert_array_equal(after[name], value, err_msg=name)
+
+
+def test_bfloat16_compute_runs(setup, runs, tmp_path):
+  config = batches.tiny_config(str(tmp_path))
+  config.model.dtype = 'bfloat16'
+  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
+  bf16_setup = (config, model, spec) + setup[3:]
+  _, state, history = run(bf16_setup, 'shard_map', jax.devices()[:1], steps=1)
+  assert history[0]['finite'] == 1
+  f32_loss = runs['one_device'][2][0]['loss']  # Same weights and batch.
+  assert history[0]['loss'] == pytest.approx(f32_loss, rel=0.05)
+  dtypes = {v.dtype for v in jax.tree.leaves(state['params'])}
+  assert dtypes == {jnp.dtype(jnp.float32)}
+
+
+def test_global_batch_must_divide_by_devices():
+  assert train_step.check_global_batch(16, 4, 2) == 8
+  with pytest.raises(ValueError, match='multiple of the device count 4'):
+    train_step.check_global_batch(14, 4, 1)
+
+
+# --- optimizer -------------------------------------------------------------------
+def test_param_groups_and_lrs(setup):
+  config, _, _, _, variables = setup
+  labels = optim.param_labels(variables['params'])
+  assert labels['backbone']['conv1']['kernel'] == 'backbone'
+  assert set(jax.tree.leaves(labels['text_encoder'])) == {'text'}
+  assert set(jax.tree.leaves(labels['vlt_pos'])) == {'default'}
+  frozen = optim.param_labels(variables['params'], frozenset({'text'}))
+  assert set(jax.tree.leaves(frozen['text_encoder'])) == {'frozen'}
+  with pytest.raises(ValueError, match='unknown groups'):
+    config_copy = config.copy_and_resolve_references()
+    config_copy.train.frozen = 'bert'
+    optim.frozen_components(config_copy)
+
+
+def test_frozen_groups_get_no_update_and_lr_decays(setup):
+  config = setup[0].copy_and_resolve_references()
+  config.train.frozen = 'backbone,text'
+  config.train.clip_norm = 1.0
+  params = {'backbone': {'conv1': {'kernel': jnp.ones((3, 3))}},
+            'text_encoder': {'embeddings': {'embedding': jnp.ones((5, 2))}},
+            'vlt_pos': jnp.ones((4, 2))}
+  tx, schedules = optim.make_optimizer(config, params)
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  assert float(jnp.abs(updates['backbone']['conv1']['kernel']).max()) == 0
+  assert float(jnp.abs(
+      updates['text_encoder']['embeddings']['embedding']).max()) == 0
+  assert float(jnp.abs(updates['vlt_pos']).max()) > 0
+  assert set(schedules) == {'default'}
+  decay_step = round(config.train.decay_fraction * optim.total_steps(config))
+  lr = config.train.lr
+  assert float(schedules['default'](decay_step - 1)) == pytest.approx(lr)
+  assert float(schedules['default'](decay_step)) == pytest.approx(lr * 0.1)

@@ -1,0 +1,175 @@
+"""The COST network (and, with `language=False`, TransT) in PyTorch.
+
+Same numbers and same names as cost_jax/models/cost.py: images enter as RGB
+0..255 (here NCHW float tensors) and are normalised inside; `encode_template`
+and `encode_text` build the per-sequence caches, `track` runs one frame,
+`forward` is the training forward on pairs. State-dict keys: TransT's
+(`backbone.0.body.*`, `input_proj`, `featurefusion_network.*`,
+`class_embed.layers.*`, `bbox_embed.layers.*`) plus `convs.{i}`,
+`text_encoder.*` (transformers.BertModel incl. pooler), `coa_vis`,
+`coa_text`, `vlt_vis_proj`, `vlt_text_proj`, `obj_token`, `vlt_pos` and
+`vlt.{i}.{self_attn,linear1,linear2,norm1,norm2}`.
+"""
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from torch_reference import resnet, transt
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STRIDE = 8
+
+
+class VLTLayer(transt.AttentionLayer):
+  """Post-norm encoder layer; positions added to queries and keys only."""
+
+  def __init__(self, dim, heads, ffn_dim, dropout):
+    super().__init__(dim, heads, ffn_dim, dropout)
+    self.self_attn = self.mha()
+    self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
+    self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+
+  def forward(self, x, pos, key_padding_mask):
+    a = self.attend(self.self_attn, x + pos, x + pos, x, key_padding_mask)
+    x = self.norm1(x + self.drop(a))
+    return self.norm2(x + self.drop(self.ffn(x, self.linear1, self.linear2)))
+
+
+class COST(nn.Module):
+  """COST; `model.language=False` in the config gives exactly TransT."""
+
+  def __init__(self, config, bert_config=None):
+    super().__init__()
+    m = config.model
+    self.language = m.language
+    self.grid = m.head.grid
+    self.search_feat = m.search_size // STRIDE
+    dim = m.hidden_dim
+    self.backbone = nn.Sequential(
+        transt.BackboneBody(resnet.ResNet(tuple(m.backbone.blocks),
+                                          m.backbone.width)),
+        transt.PositionEmbeddingSine(dim // 2))
+    self.input_proj = nn.Conv2d(m.backbone.width * 16, dim, 1)
+    f = m.fusion
+    self.featurefusion_network = transt.FeatureFusionNetwork(
+        dim, f.num_heads, f.num_layers, f.ffn_dim, f.dropout)
+    self.class_embed = transt.MLP(dim, dim, 1 if m.language else 2,
+                                  m.head.num_layers)
+    self.bbox_embed = transt.MLP(dim, dim, 4, m.head.num_layers)
+    self.register_buffer('pixel_mean', torch.tensor(IMAGENET_MEAN).view(
+        1, 3, 1, 1), persistent=False)
+    self.register_buffer('pixel_std', torch.tensor(IMAGENET_STD).view(
+        1, 3, 1, 1), persistent=False)
+    if m.language:
+      self._build_language(config, bert_config)
+
+  def _build_language(self, config, bert_config):
+    import transformers
+    m, dim = config.model, config.model.hidden_dim
+    self.coa = config.loss.coa_weight > 0
+    self.text_len = config.text.max_len
+    self.convs = nn.ModuleList(nn.Conv2d(dim, dim, m.convs.kernel)
+                               for _ in range(m.convs.num))
+    self.text_encoder = transformers.BertModel(bert_config,
+                                               add_pooling_layer=True)
+    width = bert_config.hidden_size
+    if self.coa:
+      self.coa_vis, self.coa_text = nn.Linear(dim, dim), nn.Linear(width, dim)
+    self.vlt_vis_proj = nn.Linear(dim, dim)
+    self.vlt_text_proj = nn.Linear(width, dim)
+    self.obj_token = (nn.Parameter(torch.zeros(1, dim)) if m.obj_token
+                      else None)
+    side = self.search_feat - m.convs.num * (m.convs.kernel - 1)
+    self.visual_tokens = side * side
+    self.vlt_pos = nn.Parameter(
+        torch.zeros(self.visual_tokens + self.text_len + 1, dim))
+    v = m.vlt
+    self.vlt = nn.ModuleList(VLTLayer(dim, v.num_heads, v.ffn_dim, v.dropout)
+                             for _ in range(v.num_layers))
+    self.hidden_dim = dim
+
+  # --- visual branch -------------------------------------------------------
+  def _tokens(self, image):
+    """RGB 0..255 (B, 3, H, W) -> tokens (B, HW, C), positions (HW, C)."""
+    x = (image.float() / 255.0 - self.pixel_mean) / self.pixel_std
+    feature = self.backbone[0].body(x)
+    pos = self.backbone[1](feature)
+    tokens = self.input_proj(feature)
+    return tokens.flatten(2).transpose(1, 2), pos
+
+  def encode_template(self, template):
+    tokens, pos = self._tokens(template)
+    return {'tokens': tokens, 'pos': pos}
+
+  def _fuse(self, template, search_image):
+    search, pos = self._tokens(search_image)
+    return self.featurefusion_network(template['tokens'], search,
+                                      template['pos'], pos)
+
+  # --- linguistic branch ---------------------------------------------------
+  def encode_text(self, ids, mask):
+    """Mean of all BERT layer outputs (not the embeddings); padding zeroed."""
+    if not self.language:
+      return {}
+    out = self.text_encoder(input_ids=ids, attention_mask=mask,
+                            output_hidden_states=True)
+    feats = torch.stack(out.hidden_states[1:]).mean(0)
+    mask = mask.to(feats.dtype)
+    return {'features': feats * mask[..., None], 'mask': mask}
+
+  # --- COST additions ------------------------------------------------------
+  def visual_features(self, fused):
+    """F_xz (B, S*S, C) -> VALID convs (ReLU between) -> F0^v (B, V, C)."""
+    b, _, c = fused.shape
+    x = fused.transpose(1, 2).reshape(b, c, self.search_feat, self.search_feat)
+    for i, layer in enumerate(self.convs):
+      x = layer(x)
+      if i < len(self.convs) - 1:
+        x = F.relu(x)
+    return x.flatten(2).transpose(1, 2)
+
+  def vlt_forward(self, vis, text):
+    b = vis.shape[0]
+    obj = (self.obj_token if self.obj_token is not None
+           else vis.new_zeros(1, self.hidden_dim))
+    x = torch.cat([self.vlt_vis_proj(vis), self.vlt_text_proj(text['features']),
+                   obj.expand(b, 1, -1)], dim=1)
+    valid = torch.cat([vis.new_ones(vis.shape[:2]), text['mask'],
+                       vis.new_ones(b, 1)], dim=1) > 0
+    if not len(self.vlt):
+      return x + self.vlt_pos
+    for layer in self.vlt:
+      x = layer(x, self.vlt_pos, ~valid)
+    return x
+
+  def head(self, tokens):
+    if self.language and self.grid == 'visual400':
+      tokens = tokens[:, :self.visual_tokens]
+    logits = self.class_embed(tokens)
+    if self.language:
+      logits = logits[..., 0]
+    return {'logits': logits, 'boxes': self.bbox_embed(tokens).sigmoid()}
+
+  def track(self, search, template, text):
+    """Per-frame step on cached template/text encodings."""
+    fused = self._fuse(template, search)
+    if not self.language:
+      return self.head(fused)
+    return self.head(self.vlt_forward(self.visual_features(fused), text))
+
+  def forward(self, template, search, ids=None, mask=None):
+    """Training forward; with language, adds L2-normalised CoA embeddings."""
+    fused = self._fuse(self.encode_template(template), search)
+    if not self.language:
+      return self.head(fused)
+    text = self.encode_text(ids, mask)
+    vis = self.visual_features(fused)
+    out = self.head(self.vlt_forward(vis, text))
+    if self.coa:
+      denom = text['mask'].sum(1, keepdim=True).clamp(min=1.0)
+      out['coa_vis'] = F.normalize(self.coa_vis(vis.mean(1)), dim=-1, eps=1e-12)
+      out['coa_text'] = F.normalize(
+          self.coa_text(text['features'].sum(1) / denom), dim=-1, eps=1e-12)
+    return out
