@@ -13,6 +13,7 @@ videos without distractors. Writes mean ± std of AUC, P and P_norm.
 import argparse
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -22,11 +23,11 @@ TEST_SETS = (('colour distractors', 'color'), ('no distractors', 'none'))
 METRICS = (('AUC', 'auc'), ('P', 'precision'), ('P_norm', 'norm_precision'))
 
 
-def run_one(ablation, seed, test_distractors, root, steps):
+def run_one(ablation, seed, test_distractors, root, steps, size='demo'):
   """Trains (once per variant and seed) and evaluates on one test set."""
   from configs import cost
   from cost_jax import demo, evaluate, train
-  config = cost.get_config(','.join(filter(None, ['demo', ablation])))
+  config = cost.get_config(','.join(filter(None, [size, ablation])))
   config.seed = seed
   if steps:
     config.train.num_steps = steps
@@ -37,16 +38,19 @@ def run_one(ablation, seed, test_distractors, root, steps):
   config.data.eval_root = demo.synthetic_root(config, data, 'test')
   workdir = os.path.join(root, f'{ablation or "cost"}_seed{seed}')
   train.train(config, workdir)  # Resumes / returns at once when trained.
-  config.track.tracker_name = f'{ablation or "cost"}_{test_distractors}'
   metrics = evaluate.evaluate(config, workdir)
-  return metrics['overall'][config.track.tracker_name]
+  kept = os.path.join(workdir, f'eval_{test_distractors}')
+  if os.path.exists(kept):
+    shutil.rmtree(kept)
+  os.replace(os.path.join(workdir, 'eval'), kept)
+  return metrics['trackers'][config.track.tracker_name]['overall']
 
 
-def table(scores, seeds):
+def table(scores, seeds, variants=VARIANTS):
   """Markdown: one row per variant, mean ± std per test set and metric."""
   head = ['Method'] + [f'{t} {m}' for t, _ in TEST_SETS for m, _ in METRICS]
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-  for label, ablation in VARIANTS:
+  for label, ablation in variants:
     cells = [label]
     for _, test in TEST_SETS:
       for _, key in METRICS:
@@ -62,15 +66,22 @@ def main(argv=None):
   ap.add_argument('--seeds', default='0,1,2')
   ap.add_argument('--steps', type=int, default=0, help='0 = the demo budget')
   ap.add_argument('--out', default='')
+  ap.add_argument('--size', default='demo', help='config size: demo | smoke')
+  ap.add_argument('--variants', default='',
+                  help="subset, e.g. 'cost,no_lb' (default: all five)")
   args = ap.parse_args(argv)
   seeds = [int(s) for s in args.seeds.split(',')]
+  wanted = set(args.variants.replace('cost', '').split(',')) if args.variants \
+      else {a for _, a in VARIANTS}
+  variants = [(l, a) for l, a in VARIANTS if a in wanted]
   scores = {}
-  for _, ablation in VARIANTS:
+  for _, ablation in variants:
     for seed in seeds:
       for _, test in TEST_SETS:
         scores[(ablation, seed, test)] = run_one(ablation, seed, test,
-                                                 args.workdir, args.steps)
-  text = table(scores, seeds)
+                                                 args.workdir, args.steps,
+                                                 args.size)
+  text = table(scores, seeds, variants)
   print(text)
   with open(os.path.join(args.workdir, 'ablations.json'), 'w') as f:
     json.dump({f'{a}|{s}|{t}': v for (a, s, t), v in scores.items()}, f,
