@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -36,6 +35,7 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import jax  # noqa: E402
 
+from benchmarks.timing import fmt, summary  # noqa: E402
 from configs import cost as cost_config  # noqa: E402
 from cost_jax import crops as crops_lib  # noqa: E402
 from cost_jax.models import factory  # noqa: E402
@@ -66,16 +66,6 @@ def parse_args(argv=None):
   if args.quick:
     args.models, args.batches, args.frames, args.steps, args.repeats = 'smoke', '1,4', 6, 2, 2
   return args
-
-
-def summary(values) -> dict:
-  """Median and range of per-repeat figures."""
-  return {'median': statistics.median(values), 'min': min(values), 'max': max(values)}
-
-
-def fmt(s: dict, scale: float = 1.0, digits: int = 1) -> str:
-  return (f'{s["median"] * scale:.{digits}f} [{s["min"] * scale:.{digits}f}, '
-          f'{s["max"] * scale:.{digits}f}]')
 
 
 def make_config(model: str, dtype: str):

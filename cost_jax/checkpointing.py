@@ -16,8 +16,8 @@ import logging
 import os
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from flax import traverse_util
 
 
@@ -81,7 +81,9 @@ class Checkpoints:
   """Saves and restores the train state under `workdir/checkpoints`."""
 
   def __init__(self, workdir, config, every=None, keep=None, async_save=True):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    local = '://' not in str(workdir)
+    root = epath.Path(os.path.abspath(workdir) if local else workdir)
+    self.directory = str(root / 'checkpoints')
     self.config = config
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep or config.train.keep_ckpts,
@@ -96,7 +98,9 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def path(self, step):
-    return os.path.join(self.directory, str(step)) if step is not None else None
+    if step is None:
+      return None
+    return str(epath.Path(self.directory) / str(step))
 
   def save(self, step, state, force=False) -> bool:
     """Starts an async save when due (or forced); True when one started.
@@ -159,7 +163,3 @@ class Checkpoints:
     self.manager.wait_until_finished()
     self.manager.close()
 
-
-def host_params(state) -> dict:
-  """Params of a (global or host) state as numpy, for comparisons."""
-  return jax.tree.map(np.asarray, jax.device_get(state['params']))

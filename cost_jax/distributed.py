@@ -4,8 +4,9 @@ before any device is touched (DESIGN.md §5, docs/scaling.md).
 When it initialises:
   * explicit coordinator ('host:port'), num_processes and process_id (local
     CPU tests, hand-launched GPU nodes);
-  * `enabled=True` (main.py --distributed) or env COST_JAX_DISTRIBUTED=1:
-    JAX auto-detects Cloud TPU pods, SLURM, Open MPI and Kubernetes;
+  * `enabled=True` (main.py --distributed) or env COST_DISTRIBUTED=1 (or
+    COST_JAX_DISTRIBUTED=1): JAX auto-detects Cloud TPU pods, SLURM, Open
+    MPI and Kubernetes;
   * env JAX_COORDINATOR_ADDRESS set (JAX reads JAX_NUM_PROCESSES,
     JAX_PROCESS_ID from the environment too).
 Otherwise it does nothing (one process).
@@ -16,23 +17,24 @@ without its heartbeat (env COST_JAX_HEARTBEAT_TIMEOUT, default 100 s as in
 JAX), so a broken job never hangs silently.
 """
 
+import inspect
 import logging
 import os
 
 import jax
 
-ENV_ENABLE = 'COST_JAX_DISTRIBUTED'
+ENV_ENABLE = ('COST_DISTRIBUTED', 'COST_JAX_DISTRIBUTED')
 ENV_HEARTBEAT = 'COST_JAX_HEARTBEAT_TIMEOUT'
 PROXY_VARS = ('http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY',
               'HTTPS_PROXY', 'ALL_PROXY')
 
 
 def wanted(coordinator=None, enabled=None, env=None) -> bool:
-  """Whether this launch asks for jax.distributed."""
+  """Whether this launch asks for jax.distributed (a flag, or the env)."""
   env = os.environ if env is None else env
   if coordinator or enabled:
     return True
-  if enabled is None and env.get(ENV_ENABLE, '0').lower() in ('1', 'true'):
+  if any(env.get(name, '0').lower() in ('1', 'true') for name in ENV_ENABLE):
     return True
   return bool(env.get('JAX_COORDINATOR_ADDRESS'))
 
@@ -61,9 +63,14 @@ def initialize_kwargs(coordinator=None, num_processes=None, process_id=None,
   return kwargs
 
 
-def maybe_initialize(coordinator=None, num_processes=None, process_id=None,
-                     enabled=None, heartbeat_timeout_s=None, env=None) -> bool:
-  """Initialises jax.distributed when asked (see module doc); True if it did."""
+def maybe_initialize(enabled=None, coordinator=None, num_processes=None,
+                     process_id=None, heartbeat_timeout_s=None,
+                     env=None) -> bool:
+  """Initialises jax.distributed when asked (see module doc); True if it did.
+
+  main.py: maybe_initialize(FLAGS.distributed, FLAGS.coordinator,
+  FLAGS.num_processes, FLAGS.process_id).
+  """
   env = os.environ if env is None else env
   if not wanted(coordinator, enabled, env):
     return False
@@ -73,14 +80,35 @@ def maybe_initialize(coordinator=None, num_processes=None, process_id=None,
   if proxies:
     logging.warning('Proxy variables %s are set: jax.distributed may hang on '
                     'connecting; unset them if it does.', proxies)
-  # Collectives between CPU processes (tests; GPU/TPU use their own).
-  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-  jax.distributed.initialize(**kwargs)
+  use_gloo_between_cpu_processes()
+  jax.distributed.initialize(**supported(kwargs))
   use_coordination_barriers_in_orbax()
   logging.info('jax.distributed: process %d of %d, %d local / %d global '
                'devices.', jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
   return True
+
+
+def use_gloo_between_cpu_processes():
+  """Collectives between CPU processes (tests; GPU/TPU use their own). JAX
+  versions that lack the option (or made gloo the default) are left alone."""
+  try:
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  except (AttributeError, KeyError, ValueError) as e:
+    logging.info('CPU collectives option not set (%s).', e)
+
+
+def supported(kwargs) -> dict:
+  """`kwargs` without those this JAX's jax.distributed.initialize lacks
+  (heartbeat_timeout_seconds moves between versions), with a warning."""
+  params = inspect.signature(jax.distributed.initialize).parameters
+  if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+    return kwargs
+  dropped = sorted(set(kwargs) - set(params))
+  if dropped:
+    logging.warning('jax %s: jax.distributed.initialize takes no %s; '
+                    'ignored.', jax.__version__, dropped)
+  return {k: v for k, v in kwargs.items() if k in params}
 
 
 _barrier_count = [0]
@@ -107,7 +135,14 @@ def barrier(name, timeout_s=3600):
   process still compiles. A no-op in a single process."""
   if jax.process_count() == 1:
     return
-  from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from jax._src import distributed as jax_distributed
   _barrier_count[0] += 1
-  jax_distributed.global_state.client.wait_at_barrier(
-      f'cost_jax/{name}/{_barrier_count[0]}', timeout_in_ms=timeout_s * 1000)
+  key = f'cost_jax/{name}/{_barrier_count[0]}'
+  client = getattr(jax_distributed.global_state, 'client', None)
+  if client is None or not hasattr(client, 'wait_at_barrier'):
+    # A JAX without the (private) client: a device-collective barrier.
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(key)
+    return
+  client.wait_at_barrier(key, timeout_in_ms=timeout_s * 1000)

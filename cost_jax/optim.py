@@ -45,7 +45,7 @@ def frozen_components(config) -> frozenset:
 
 
 def group_of(top_level_name: str, frozen=frozenset()) -> str:
-  """Optimizer group of a top-level parameter ('frozen' when its component is)."""
+  """Optimizer group of a top-level parameter ('frozen' if its component is)."""
   component = factory.component_of(top_level_name)
   if component in frozen:
     return FROZEN
@@ -68,8 +68,8 @@ def schedules(config) -> dict:
   """Per-group schedules: x decay_factor from step decay_fraction * steps."""
   t = config.train
   boundary = max(1, int(round(t.decay_fraction * total_steps(config))))
-  return {group: optax.piecewise_constant_schedule(lr, {boundary: t.decay_factor})
-          for group, lr in learning_rates(config).items()}
+  return {g: optax.piecewise_constant_schedule(lr, {boundary: t.decay_factor})
+          for g, lr in learning_rates(config).items()}
 
 
 def make_optimizer(config, params):

@@ -19,6 +19,7 @@ import os
 import signal
 import time
 
+from etils import epath
 import jax
 import numpy as np
 
@@ -85,14 +86,25 @@ def initial_variables(config, model, spec):
   return variables
 
 
+def restore_or_initialize(config, ckpts, setup):
+  """The latest checkpoint of the workdir, else a fresh state (step 0)."""
+  state = ckpts.restore(setup.abstract_state)
+  if state is None:
+    state = train_step.state_from_variables(
+        initial_variables(config, setup.model, setup.spec), setup.tx,
+        setup.runner.replicated)
+  return state
+
+
 # --- logging -----------------------------------------------------------------
 class MetricWriter:
   """WORKDIR/metrics.jsonl and TensorBoard events (tf.summary, imported
-  lazily); only the process that is `enabled` (process 0) writes."""
+  lazily); only the process that is `enabled` (process 0) writes. The
+  workdir may be local or a bucket (gs://...; etils.epath)."""
 
   def __init__(self, workdir, enabled):
     self.enabled = enabled
-    self.jsonl = os.path.join(workdir, 'metrics.jsonl')
+    self.jsonl = epath.Path(workdir) / 'metrics.jsonl'
     self._workdir = workdir
     self._tf_writer = None
     self._tf_failed = os.environ.get(TENSORBOARD_ENV, '1') == '0'
@@ -112,7 +124,7 @@ class MetricWriter:
   def write(self, step, scalars):
     if not self.enabled:
       return
-    with open(self.jsonl, 'a') as f:
+    with self.jsonl.open('a') as f:
       f.write(json.dumps(dict(step=step, **scalars)) + '\n')
     tensorboard = self._tensorboard()
     if tensorboard:
@@ -133,15 +145,44 @@ def format_progress(step, num_steps, steps_per_s, global_batch, scalars):
           f'pairs/s | ETA {eta} | {terms}')
 
 
+class ProgressLog:
+  """Averages the fetched metrics of each log window, adds speed and
+  learning rates, then writes them and prints one line (process 0)."""
+
+  def __init__(self, writer, config, schedules, num_steps, start, is_chief):
+    self.writer, self.schedules = writer, schedules
+    self.num_steps, self.is_chief = num_steps, is_chief
+    self.global_batch = config.train.batch_size
+    self.rows, self.timer = [], (time.time(), start)
+
+  def log(self, done):
+    if not self.rows:
+      return
+    scalars = {k: float(np.mean([r[k] for r in self.rows]))
+               for k in self.rows[0]}
+    scalars.update({f'lr_{g}': float(s(done - 1))
+                    for g, s in self.schedules.items()})
+    steps_per_s = (done - self.timer[1]) / max(time.time() - self.timer[0],
+                                               1e-9)
+    scalars.update(steps_per_s=steps_per_s,
+                   pairs_per_s=steps_per_s * self.global_batch)
+    self.writer.write(done, scalars)
+    if self.is_chief:
+      print(format_progress(done, self.num_steps, steps_per_s,
+                            self.global_batch, scalars), flush=True)
+    self.rows, self.timer = [], (time.time(), done)
+
+
 def save_loss_curve(jsonl_path, png_path):
   """Plots every loss term of metrics.jsonl against the step (Agg PNG)."""
-  if not os.path.exists(jsonl_path):
+  jsonl_path, png_path = epath.Path(jsonl_path), epath.Path(png_path)
+  if not jsonl_path.exists():
     return None
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  with open(jsonl_path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = [json.loads(line) for line in jsonl_path.read_text().splitlines()
+          if line.strip()]
   rows = {r['step']: r for r in rows}  # A resumed run rewrites some steps.
   steps = sorted(rows)
   fig, ax = plt.subplots(figsize=(8, 5))
@@ -153,7 +194,8 @@ def save_loss_curve(jsonl_path, png_path):
   ax.set_ylabel('loss')
   ax.grid(True, alpha=0.3)
   ax.legend()
-  fig.savefig(png_path, dpi=100, bbox_inches='tight')
+  with png_path.open('wb') as f:
+    fig.savefig(f, format='png', dpi=100, bbox_inches='tight')
   plt.close(fig)
   return png_path
 
@@ -186,13 +228,14 @@ class StopRequests:
   def requested(self) -> bool:
     flag = self.signum is not None
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      # pylint: disable-next=g-import-not-at-top
+      from jax.experimental import multihost_utils
       flag = bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
       self.signum = self.signum or (signal.SIGTERM if flag else None)
     return flag
 
 
-# --- the loop ------------------------------------------------------------------
+# --- the loop ----------------------------------------------------------------
 def check_config(config):
   if config.train.on_nan not in ON_NAN:
     raise ValueError(f'config.train.on_nan={config.train.on_nan!r}: use one '
@@ -225,39 +268,32 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   the final train state as replicated global arrays."""
   check_config(config)
   batch_iterator_fn = batch_iterator_fn or default_batch_iterator
-  os.makedirs(workdir, exist_ok=True)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   is_chief = jax.process_index() == 0
   num_steps = optim.total_steps(config)
-  global_batch = config.train.batch_size
 
-  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
-  tx, schedules = optim.make_optimizer(
-      config, factory.variable_shapes(model, spec)['params'])
-  per_replica = train_step.make_per_replica_step(model, spec, tx, config.loss,
-                                                 config.seed)
-  runner = train_step.make_runner(config.train.parallel, per_replica, devices)
+  setup = train_step.setup(config, devices)
+  runner = setup.runner
   local_batch = train_step.check_global_batch(
-      global_batch, runner.num_devices, jax.process_count())
+      config.train.batch_size, runner.num_devices, jax.process_count())
 
   ckpts = checkpointing.Checkpoints(workdir, config)
-  state = ckpts.restore(
-      train_step.abstract_state(model, spec, tx, runner.replicated))
-  if state is None:
-    state = train_step.state_from_variables(
-        initial_variables(config, model, spec), tx, runner.replicated)
+  state = restore_or_initialize(config, ckpts, setup)
   start = int(np.asarray(state['step'].addressable_data(0)))
   if is_chief:
     print(f'{"Resuming from" if start else "Starting at"} step {start} of '
-          f'{num_steps}: global batch {global_batch} on {runner.num_devices} '
-          f'device(s), {jax.process_count()} process(es), '
-          f'{config.train.parallel}; workdir {workdir}', flush=True)
+          f'{num_steps}: global batch {config.train.batch_size} on '
+          f'{runner.num_devices} device(s), {jax.process_count()} '
+          f'process(es), {config.train.parallel}; workdir {workdir}',
+          flush=True)
 
   writer = MetricWriter(workdir, is_chief)
+  progress = ProgressLog(writer, config, setup.schedules, num_steps, start,
+                         is_chief)
   batches = iter(batch_iterator_fn(config, jax.process_index(),
                                    jax.process_count(), start))
   state = runner.put_state(state)
-  pending, rows = [], []  # Device metrics not yet fetched; fetched rows.
-  timer = (time.time(), start)
+  pending = []  # Device metrics not fetched yet.
   with StopRequests() as stop:
     for step in range(start, num_steps):
       batch = next(batches)
@@ -272,36 +308,26 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
       log_now = done % config.train.log_every == 0 or done == num_steps
       save_now = done % config.train.ckpt_every == 0 or done == num_steps
       stopping = stop.requested()
-      if log_now or save_now or stopping:
+      if log_now or save_now or stopping:  # Fetching syncs with the device.
         fetched = [runner.metrics(m) for m in pending]
-        rows += handle_nonfinite(fetched, done - len(pending) + 1, config,
-                                 ckpts)
+        progress.rows += handle_nonfinite(fetched, done - len(pending) + 1,
+                                          config, ckpts)
         pending = []
-      if log_now and rows:
-        scalars = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-        scalars.update({f'lr_{g}': float(s(done - 1))
-                        for g, s in schedules.items()})
-        steps_per_s = (done - timer[1]) / max(time.time() - timer[0], 1e-9)
-        scalars.update(steps_per_s=steps_per_s,
-                       pairs_per_s=steps_per_s * global_batch)
-        writer.write(done, scalars)
-        if is_chief:
-          print(format_progress(done, num_steps, steps_per_s, global_batch,
-                                scalars), flush=True)
-        rows, timer = [], (time.time(), done)
+      if log_now:
+        progress.log(done)
       if save_now or stopping:
         ckpts.save(done, state, force=True)
       if stopping:
         ckpts.close()
-        name = signal.Signals(stop.signum).name
-        message = (f'{name} at step {done}: saved {ckpts.path(done)}; run the '
-                   'same command again to resume.')
         if is_chief:
-          print(message, flush=True)
+          print(f'{signal.Signals(stop.signum).name} at step {done}: saved '
+                f'{ckpts.path(done)}; run the same command again to resume.',
+                flush=True)
         raise SystemExit(128 + stop.signum)
   ckpts.close()
   if is_chief:
-    png = save_loss_curve(writer.jsonl, os.path.join(workdir, 'loss_curve.png'))
+    png = save_loss_curve(writer.jsonl,
+                          epath.Path(workdir) / 'loss_curve.png')
     print(f'Done: {num_steps} steps; checkpoints in {ckpts.directory}; loss '
           f'curve {png}', flush=True)
   return state

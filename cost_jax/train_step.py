@@ -22,6 +22,8 @@ resumed run replays the same stream.
 """
 
 
+import collections
+
 import jax
 from jax import lax
 import jax.numpy as jnp
@@ -31,6 +33,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from cost_jax import distributed
 from cost_jax import losses
+from cost_jax import optim
 from cost_jax.models import factory
 
 AXIS = 'data'
@@ -38,7 +41,7 @@ BATCH_KEYS = ('template', 'search', 'search_box', 'visible', 'text_ids',
               'text_mask')
 
 
-# --- state ---------------------------------------------------------------------
+# --- state -------------------------------------------------------------------
 def state_from_variables(variables, tx, sharding):
   """Replicated train state (step 0) from host or device `variables`."""
   params = replicate(variables['params'], sharding)
@@ -49,13 +52,15 @@ def state_from_variables(variables, tx, sharding):
           'opt_state': opt_state}
 
 
-def abstract_state(model, spec, tx, sharding):
-  """ShapeDtypeStructs (with `sharding`) of the train state; no allocation."""
-  variables = factory.variable_shapes(model, spec)
+def abstract_state(variable_shapes, tx, sharding):
+  """ShapeDtypeStructs (with `sharding`) of the train state; no allocation.
+
+  variable_shapes: factory.variable_shapes(model, spec).
+  """
   shapes = {'step': jax.ShapeDtypeStruct((), jnp.int32),
-            'params': variables['params'],
-            'batch_stats': variables.get('batch_stats', {}),
-            'opt_state': jax.eval_shape(tx.init, variables['params'])}
+            'params': variable_shapes['params'],
+            'batch_stats': variable_shapes.get('batch_stats', {}),
+            'opt_state': jax.eval_shape(tx.init, variable_shapes['params'])}
   return jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
       shapes)
@@ -69,13 +74,28 @@ def replicate(tree, sharding):
   return jax.tree.map(put, tree)
 
 
-# --- the per-replica step ------------------------------------------------------
+Setup = collections.namedtuple(
+    'Setup', 'model spec variable_shapes tx schedules runner abstract_state')
+
+
+def setup(config, devices=None):
+  """Model, optimizer, runner and abstract train state of a config."""
+  model, spec = factory.create_model(config, bn_axis_name=AXIS)
+  shapes = factory.variable_shapes(model, spec)
+  tx, schedules = optim.make_optimizer(config, shapes['params'])
+  step = make_per_replica_step(model, spec, tx, config.loss, config.seed)
+  runner = make_runner(config.train.parallel, step, devices)
+  return Setup(model, spec, shapes, tx, schedules, runner,
+               abstract_state(shapes, tx, runner.replicated))
+
+
+# --- the per-replica step ----------------------------------------------------
 def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS):
   """step(state, batch) -> (new state, metrics) for one replica.
 
   A step whose loss or gradient norm is not finite leaves params, optimizer
   and BatchNorm state unchanged (the step counter still advances) and reports
-  metrics['finite'] = 0; the host decides to stop or go on (config.train.on_nan).
+  metrics['finite'] = 0; the host stops or goes on (config.train.on_nan).
   """
   if spec.norm == 'batch' and model.bn_axis_name != axis_name:
     raise ValueError(f'Build the model with bn_axis_name={axis_name!r} so '
@@ -228,3 +248,26 @@ def check_global_batch(global_batch, num_devices, num_processes):
         f'e.g. --config.train.batch_size={per_device * num_devices} or '
         f'{(per_device + 1) * num_devices}.')
   return global_batch // num_processes
+
+
+def synthetic_batch(config, batch_size, rng, vocab_size):
+  """Random pairs in the input pipeline's format (benchmarks and tests).
+
+  rng: a numpy Generator. Every 4th target is absent; text ids are drawn in
+  [1, vocab_size) with random lengths.
+  """
+  tz, sx, t = (config.model.template_size, config.model.search_size,
+               config.text.max_len)
+  lengths = rng.integers(3, t + 1, size=batch_size)
+  mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.int32)
+  ids = rng.integers(1, vocab_size, size=(batch_size, t)).astype(np.int32)
+  centre = rng.uniform(0.3, 0.7, size=(batch_size, 2))
+  size = rng.uniform(0.02, 0.3, size=(batch_size, 2))
+  return {
+      'template': rng.integers(0, 256, (batch_size, tz, tz, 3), np.uint8),
+      'search': rng.integers(0, 256, (batch_size, sx, sx, 3), np.uint8),
+      'search_box': np.concatenate([centre, size], 1).astype(np.float32),
+      'visible': np.arange(batch_size) % 4 != 3,
+      'text_ids': ids * mask,
+      'text_mask': mask,
+  }

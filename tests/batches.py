@@ -29,8 +29,11 @@ def tiny_text_folder(root):
   """Writes an HF-style config.json of a 1-layer, 32-wide BERT; returns it."""
   folder = os.path.join(root, 'tiny_bert')
   os.makedirs(folder, exist_ok=True)
-  with open(os.path.join(folder, 'config.json'), 'w') as f:
+  # Atomic: several processes of a multi-process test write it at once.
+  tmp = os.path.join(folder, f'config.json.{os.getpid()}')
+  with open(tmp, 'w') as f:
     json.dump(TINY_BERT, f)
+  os.replace(tmp, os.path.join(folder, 'config.json'))
   return folder
 
 
@@ -52,27 +55,15 @@ def tiny_config(root, variant='smoke', num_steps=6):
 
 
 def global_batch(config, step, seed=0):
-  """The global batch of `step` (numpy, the input pipeline's format)."""
+  """The global batch of `step` (numpy, the input pipeline's format); pairs
+  0 and 1 (4 and 5, ...) share a description."""
+  from cost_jax import train_step
   rng = np.random.default_rng([seed, step])
-  b = config.train.batch_size
-  tz, sx, t = (config.model.template_size, config.model.search_size,
-               config.text.max_len)
-  vocab = TINY_BERT['vocab_size']
-  lengths = rng.integers(3, t + 1, size=b)
-  mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.int32)
-  ids = rng.integers(1, vocab, size=(b, t)).astype(np.int32) * mask
-  ids[1::4] = ids[0::4][:len(ids[1::4])]  # Some pairs share a description.
-  mask[1::4] = mask[0::4][:len(mask[1::4])]
-  centre = rng.uniform(0.3, 0.7, size=(b, 2))
-  size = rng.uniform(0.02, 0.3, size=(b, 2))
-  return {
-      'template': rng.integers(0, 256, (b, tz, tz, 3), dtype=np.uint8),
-      'search': rng.integers(0, 256, (b, sx, sx, 3), dtype=np.uint8),
-      'search_box': np.concatenate([centre, size], 1).astype(np.float32),
-      'visible': np.arange(b) % 4 != 3,  # Every 4th target is absent.
-      'text_ids': ids,
-      'text_mask': mask,
-  }
+  batch = train_step.synthetic_batch(config, config.train.batch_size, rng,
+                                     TINY_BERT['vocab_size'])
+  for key in ('text_ids', 'text_mask'):
+    batch[key][1::4] = batch[key][0::4][:len(batch[key][1::4])]
+  return batch
 
 
 def local_slice(batch, process_index, process_count):
@@ -114,19 +105,39 @@ def dying_iterator(num_batches, victim):
   return make
 
 
-# --- test helpers --------------------------------------------------------------
+# --- test helpers ------------------------------------------------------------
+def flat_params(state):
+  """{'a/b/kernel': numpy array} of a train state's params."""
+  import jax
+  from flax import traverse_util
+  return {'/'.join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(
+      jax.device_get(state['params'])).items()}
+
+
+def replicated(devices=None):
+  """A replicated sharding over `devices` (default: all)."""
+  import jax
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(devices), ('data',)),
+      jax.sharding.PartitionSpec())
+
+
 def enable_compilation_cache():
   import jax
   jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 
 
 def subprocess_env(devices=4):
-  """Environment of a JAX subprocess with `devices` CPU devices."""
+  """Environment of a JAX subprocess with `devices` CPU devices and this
+  process's other XLA flags (equal flags give bit-equal results)."""
   env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
-  env.update(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_DISABLE_MOST_OPTIMIZATIONS='1', JAX_PLATFORMS='cpu',
-             JAX_COMPILATION_CACHE_DIR=CACHE_DIR, COST_JAX_TENSORBOARD='0',
-             TF_CPP_MIN_LOG_LEVEL='2',
+  flags = [f for f in env.get('XLA_FLAGS', '').split()
+           if not f.startswith('--xla_force_host_platform_device_count')]
+  flags.append(f'--xla_force_host_platform_device_count={devices}')
+  env.update(XLA_FLAGS=' '.join(flags), JAX_DISABLE_MOST_OPTIMIZATIONS='1',
+             JAX_PLATFORMS='cpu', JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
+             COST_JAX_TENSORBOARD='0', TF_CPP_MIN_LOG_LEVEL='2',
              PYTHONPATH=os.pathsep.join([ROOT, env.get('PYTHONPATH', '')]))
   return env
 

@@ -27,13 +27,6 @@ KILL_AFTER = 3
 BIG = 4 << 20  # float32 entries per array of the async-save test (16 MiB).
 
 
-def flat_params(state):
-  import jax
-  from flax import traverse_util
-  return {'/'.join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(
-      jax.device_get(state['params'])).items()}
-
-
 def dummy_state(value, sharding):
   """A train-state-shaped tree of arrays filled with `value`."""
   import jax
@@ -45,7 +38,7 @@ def dummy_state(value, sharding):
           'batch_stats': {'mean': fill((8,))}, 'opt_state': {'mu': fill((8,))}}
 
 
-# --- child processes -------------------------------------------------------------
+# --- child processes ---------------------------------------------------------
 def train_until_killed(root, workdir):
   """Trains with a checkpoint at step 3, then waits for more data forever."""
   from cost_jax import train
@@ -60,9 +53,7 @@ def save_then_die(directory):
   from cost_jax import checkpointing
   config = batches.tiny_config(directory)
   ckpts = checkpointing.Checkpoints(directory, config, every=1)
-  sharding = jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.devices()), ('data',)),
-      jax.sharding.PartitionSpec())
+  sharding = batches.replicated()
   ckpts.save(1, dummy_state(1.0, sharding), force=True)
   ckpts.wait()
   ckpts.save(2, dummy_state(2.0, sharding), force=True)
@@ -76,7 +67,7 @@ def child(*args):
       stderr=subprocess.STDOUT, text=True)
 
 
-# --- tests -------------------------------------------------------------------------
+# --- tests -------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def full_run(tmp_path_factory):
   """6 uninterrupted steps in process: (root, workdir, params)."""
@@ -86,7 +77,7 @@ def full_run(tmp_path_factory):
   workdir = os.path.join(root, 'full')
   state = train.train(batches.tiny_config(root), workdir,
                       batches.batch_iterator)
-  return root, workdir, flat_params(state)
+  return root, workdir, batches.flat_params(state)
 
 
 def test_run_writes_logs_and_loss_curve(full_run):
@@ -119,7 +110,7 @@ def test_resume_after_sigkill_is_exact(full_run):
   state = train.train(batches.tiny_config(root), workdir,
                       batches.batch_iterator)
   assert int(state['step']) == STEPS
-  got = flat_params(state)
+  got = batches.flat_params(state)
   for name, value in expected.items():
     np.testing.assert_array_equal(got[name], value, err_msg=name)
 
@@ -155,9 +146,7 @@ def test_kill_during_async_save_keeps_last_complete_checkpoint(tmp_path):
       str(tmp_path)))
   latest = ckpts.latest_step()
   assert latest == (2 if step_two_done else 1), os.listdir(ckpt_dir)
-  sharding = jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.devices()[:1]), ('data',)),
-      jax.sharding.PartitionSpec())
+  sharding = batches.replicated(jax.devices()[:1])
   abstract = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
       jax.eval_shape(lambda: dummy_state(0.0, sharding)))
@@ -178,8 +167,8 @@ def test_checkpoint_of_another_config_is_refused(full_run):
                      match='another configuration') as error:
     train.train(config, workdir, batches.batch_iterator)
   assert 'Nothing was changed' in str(error.value)
-  assert 'bbox_embed/layers_0/kernel: saved (32, 32), this config (48, 48)' in str(
-      error.value)
+  assert ('bbox_embed/layers_0/kernel: saved (32, 32), this config (48, 48)'
+          in str(error.value))
   after = sorted((p, os.path.getmtime(p)) for p in glob.glob(
       os.path.join(ckpt_dir, '**'), recursive=True))
   assert after == before
@@ -187,21 +176,15 @@ def test_checkpoint_of_another_config_is_refused(full_run):
 
 def test_restore_on_another_device_count(full_run):
   import jax
-  from cost_jax import checkpointing, optim, train_step
-  from cost_jax.models import factory
+  from cost_jax import checkpointing, train_step
   root, workdir, expected = full_run
   config = batches.tiny_config(root)
-  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
-  tx, _ = optim.make_optimizer(
-      config, factory.variable_shapes(model, spec)['params'])
-  one_device = jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.devices()[:1]), ('data',)),
-      jax.sharding.PartitionSpec())
+  setup = train_step.setup(config, devices=jax.devices()[:1])
   state = checkpointing.Checkpoints(workdir, config).restore(
-      train_step.abstract_state(model, spec, tx, one_device))
+      setup.abstract_state)
   assert int(state['step']) == STEPS
   assert len(jax.tree.leaves(state['params'])[0].devices()) == 1
-  got = flat_params(state)
+  got = batches.flat_params(state)
   for name, value in expected.items():
     np.testing.assert_array_equal(got[name], value, err_msg=name)
 

@@ -1,13 +1,10 @@
 """The train step: pmap (4 devices) == shard_map (4) == 1 device; bf16;
 non-finite steps; optimizer groups (4 fake CPU devices from conftest)."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from cost_jax import optim
 from cost_jax import train_step
@@ -18,31 +15,30 @@ STEPS = 3
 
 
 def flat(tree):
-  return {'/'.join(k): np.asarray(v)
-          for k, v in traverse_util.flatten_dict(jax.device_get(tree)).items()}
+  return batches.flat_params({'params': tree})
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
+  """(config, initial variables) shared by every run."""
   batches.enable_compilation_cache()
   config = batches.tiny_config(str(tmp_path_factory.mktemp('step')))
-  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
-  tx, _ = optim.make_optimizer(
-      config, factory.variable_shapes(model, spec)['params'])
+  model, spec = factory.create_model(config)
   variables = jax.device_get(
       factory.init_variables(model, spec, jax.random.key(0)))
-  return config, model, spec, tx, variables
+  return config, variables
 
 
 def run(setup, parallel, devices=None, steps=STEPS):
   """`steps` steps on the deterministic global batches; (runner, state,
   per-step metrics)."""
-  config, model, spec, tx, variables = setup
-  step_fn = train_step.make_per_replica_step(model, spec, tx, config.loss,
-                                             config.seed)
-  runner = train_step.make_runner(parallel, step_fn, devices)
+  config, variables = setup
+  config = config.copy_and_resolve_references()
+  config.train.parallel = parallel
+  built = train_step.setup(config, devices)
+  runner = built.runner
   state = runner.put_state(
-      train_step.state_from_variables(variables, tx, runner.replicated))
+      train_step.state_from_variables(variables, built.tx, runner.replicated))
   history = []
   for step in range(steps):
     batch = runner.put_batch(batches.global_batch(config, step))
@@ -98,12 +94,11 @@ def test_non_finite_step_keeps_the_state(setup, runs):
     np.testing.assert_array_equal(after[name], value, err_msg=name)
 
 
-def test_bfloat16_compute_runs(setup, runs, tmp_path):
-  config = batches.tiny_config(str(tmp_path))
+def test_bfloat16_compute_runs(setup, runs):
+  config = setup[0].copy_and_resolve_references()
   config.model.dtype = 'bfloat16'
-  model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
-  bf16_setup = (config, model, spec) + setup[3:]
-  _, state, history = run(bf16_setup, 'shard_map', jax.devices()[:1], steps=1)
+  _, state, history = run((config, setup[1]), 'shard_map', jax.devices()[:1],
+                          steps=1)
   assert history[0]['finite'] == 1
   f32_loss = runs['one_device'][2][0]['loss']  # Same weights and batch.
   assert history[0]['loss'] == pytest.approx(f32_loss, rel=0.05)
@@ -117,9 +112,9 @@ def test_global_batch_must_divide_by_devices():
     train_step.check_global_batch(14, 4, 1)
 
 
-# --- optimizer -------------------------------------------------------------------
+# --- optimizer ---------------------------------------------------------------
 def test_param_groups_and_lrs(setup):
-  config, _, _, _, variables = setup
+  config, variables = setup
   labels = optim.param_labels(variables['params'])
   assert labels['backbone']['conv1']['kernel'] == 'backbone'
   assert set(jax.tree.leaves(labels['text_encoder'])) == {'text'}
