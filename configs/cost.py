@@ -190,7 +190,10 @@ def _track():
   k.min_size = 10.0
   k.batch_sequences = 16  # Sequences tracked at once by --mode=evaluate.
   k.tracker_name = 'cost'
-  k.protocol = 'vlsot500'
+  k.protocol = ''  # '' = the dataset's own (cost_jax.analyze.DEFAULT_PROTOCOL).
+  # Converted weights (cost_jax.convert) for --mode=evaluate/track when the
+  # workdir holds no checkpoint, e.g. the official TransT for `no_lb`.
+  k.weights = ''
   return k
 
 

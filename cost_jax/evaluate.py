@@ -3,7 +3,7 @@
     python main.py --config=configs/cost.py:demo --workdir=runs/demo --mode=evaluate
 
 Weights: the latest checkpoint in ``WORKDIR/checkpoints``, else converted
-weights named by the config (``config.track.weights`` if present, else
+weights named by the config (``config.track.weights``, else
 ``config.train.init_transt``).  Data: ``config.data.eval_dataset`` /
 ``eval_split`` from ``config.data.roots.<name>``; the synthetic set defaults
 to ``WORKDIR/data/synthetic_test`` and is generated there if missing.

@@ -267,6 +267,9 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   """Trains `config` in `workdir` (resuming its latest checkpoint); returns
   the final train state as replicated global arrays."""
   check_config(config)
+  if batch_iterator_fn is None:
+    from input_pipeline import sources  # pylint: disable=g-import-not-at-top
+    sources.check_sources(config)  # Missing roots stop the run before setup.
   batch_iterator_fn = batch_iterator_fn or default_batch_iterator
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   is_chief = jax.process_index() == 0

@@ -25,7 +25,7 @@ import os
 from input_pipeline.sampler import DatasetPool, shard_indices
 from input_pipeline.sequence import ROOT_FLAG
 
-__all__ = ['MissingRootsError', 'train_dataset_names', 'check_roots', 'load_pools',
+__all__ = ['MissingRootsError', 'train_dataset_names', 'check_roots', 'check_sources', 'load_pools',
            'read_file', 'TRAIN_SPLITS']
 
 # The split each reader trains on (GOT-10k: TransT's 'vottrain' is not a reader split).
@@ -128,20 +128,26 @@ def _tfds_pool(config, name, process_index, process_count):
   return DatasetPool(name, sequences, _get(config.data.ratios, name, 1.0)), frames.read
 
 
-def load_pools(config, process_index: int = 0, process_count: int = 1):
-  """(pools, {dataset: read(path) -> bytes}) for this process (see the module doc)."""
+def check_sources(config) -> list[str]:
+  """Checks config.data.source and every training root (one error listing all
+  missing roots); returns the training dataset names. Cheap: reads no data."""
   source = str(_get(config.data, 'source', 'raw'))
   if source not in SOURCES:
     raise ValueError(f'config.data.source must be one of {SOURCES}, got {source!r}')
   names = train_dataset_names(config)
   if source == 'raw':
     check_roots(config, names)
-    make = _raw_pool
   else:
     from input_pipeline.tfds_builders import reader
     check_roots(config, names, optional=frozenset(reader.prepared(
         names, str(_get(config.data, 'tfds_data_dir', '') or '') or None)))
-    make = _tfds_pool
+  return names
+
+
+def load_pools(config, process_index: int = 0, process_count: int = 1):
+  """(pools, {dataset: read(path) -> bytes}) for this process (see the module doc)."""
+  names = check_sources(config)
+  make = _raw_pool if str(_get(config.data, 'source', 'raw')) == 'raw' else _tfds_pool
   pools, readers = [], {}
   for name in names:
     pool, read = make(config, name, process_index, process_count)

@@ -93,13 +93,15 @@ def blocking_iterator(num_batches):
   return make
 
 
-def dying_iterator(num_batches, victim):
+def dying_iterator(num_batches, victim, wait_s=0.0):
   """A batch source with which process `victim` SIGKILLs itself after
-  `num_batches` batches (the others go on)."""
+  `num_batches` batches and `wait_s` seconds (in which an async checkpoint
+  save can finish); the others go on."""
   def make(config, process_index, process_count, start_step):
     source = batch_iterator(config, process_index, process_count, start_step)
     for i in range(1 << 30):
       if i == num_batches and process_index == victim:
+        time.sleep(wait_s)
         os.kill(os.getpid(), signal.SIGKILL)
       yield next(source)
   return make

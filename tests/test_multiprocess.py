@@ -58,7 +58,8 @@ def worker(args):
   config = mp_config(args.root, args.norm)
   iterator = batches.batch_iterator
   if args.die_after is not None:
-    iterator = batches.dying_iterator(args.die_after, victim=1)
+    iterator = batches.dying_iterator(args.die_after, victim=1,
+                                      wait_s=args.die_wait)
   state = train.train(config, args.workdir, batch_iterator_fn=iterator)
   np.savez(os.path.join(args.workdir, f'params_{jax.process_index()}.npz'),
            **batches.flat_params(state))
@@ -71,7 +72,7 @@ def free_port():
 
 
 def launch(root, workdir, processes=2, norm='frozen', die_after=None,
-           heartbeat=None, optimize=False):
+           heartbeat=None, optimize=False, die_wait=0.0):
   """Starts the worker processes (2 CPU devices each when several)."""
   coordinator = f'127.0.0.1:{free_port()}'
   env = batches.subprocess_env(devices=4 // processes)
@@ -84,7 +85,7 @@ def launch(root, workdir, processes=2, norm='frozen', die_after=None,
            '--num_processes', str(processes), '--process_id', str(i),
            '--norm', norm]
     if die_after is not None:
-      cmd += ['--die_after', str(die_after)]
+      cmd += ['--die_after', str(die_after), '--die_wait', str(die_wait)]
     if heartbeat:
       cmd += ['--heartbeat', str(heartbeat)]
     procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT,
@@ -179,18 +180,24 @@ def test_checkpoint_restores_in_one_process(two_process_run):
     np.testing.assert_array_equal(restored[name], value, err_msg=name)
 
 
-def test_dead_process_stops_the_other(tmp_path):
-  """Process 1 SIGKILLs itself when the loop asks for its first batch;
-  process 0 must exit with JAX's message instead of hanging."""
-  root = str(tmp_path)
-  batches.tiny_text_folder(root)
+def test_dead_process_stops_the_other_and_relaunch_resumes(two_process_run):
+  """Process 1 SIGKILLs itself when the loop asks for batch 2 (after the
+  step-2 checkpoint): process 0 must exit with JAX's message instead of
+  hanging; relaunching the same command resumes from step 2 and ends with
+  the parameters of the uninterrupted run."""
+  root, _, expected, _ = two_process_run
+  workdir = os.path.join(root, 'dies')
+  procs = launch(root, workdir, die_after=2, die_wait=5, heartbeat=5)
   start = time.time()
-  procs = launch(root, os.path.join(root, 'run'), die_after=0, heartbeat=5)
-  outputs = wait_all(procs)
+  outputs = wait_all(procs, timeout=120)
   assert procs[1].returncode == -signal.SIGKILL
   assert procs[0].returncode != 0, outputs[0][-3000:]
   assert 'another task died' in outputs[0], outputs[0][-3000:]
-  print(f'the survivor exited after {time.time() - start:.1f} s')
+  print(f'the survivor exited {time.time() - start:.1f} s after the launch')
+  params, outputs = run_ok(root, workdir)
+  assert f'Resuming from step 2 of {STEPS}' in outputs[0], outputs[0][-3000:]
+  for name, value in expected[0].items():
+    np.testing.assert_array_equal(params[0][name], value, err_msg=name)
 
 
 @pytest.mark.skipif(not SLOW, reason='slow (optimised compiles, ~5 min): set '
@@ -216,6 +223,7 @@ def main():
   parser.add_argument('--process_id', type=int, default=0)
   parser.add_argument('--norm', default='frozen')
   parser.add_argument('--die_after', type=int, default=None)
+  parser.add_argument('--die_wait', type=float, default=0.0)
   parser.add_argument('--heartbeat', type=int, default=None)
   worker(parser.parse_args())
 

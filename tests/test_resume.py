@@ -192,3 +192,17 @@ def test_restore_on_another_device_count(full_run):
 if __name__ == '__main__':
   {'train_until_killed': train_until_killed,
    'save_then_die': save_then_die}[sys.argv[1]](*sys.argv[2:])
+
+
+def test_missing_dataset_roots_stop_before_anything_is_built(tmp_path):
+  from configs import cost
+  from cost_jax import train
+  config = cost.get_config('paper')
+  config.data.roots.lasot = str(tmp_path / 'no_lasot')
+  workdir = tmp_path / 'run'
+  with pytest.raises(FileNotFoundError) as error:
+    train.train(config, str(workdir))
+  for name in ('lasot', 'got10k', 'coco', 'trackingnet'):
+    assert f'--config.data.roots.{name}=DIR' in str(error.value)
+  assert 'no_lasot' in str(error.value)
+  assert not workdir.exists()

@@ -181,8 +181,8 @@ def load_converted_variables(config, path):
 
 def load_weights(config, workdir):
   """Variables + description: the latest checkpoint in ``workdir``, else the converted file
-  named by ``config.track.weights`` (if that field exists) or ``config.train.init_transt``."""
-  converted = config.track.get('weights', '') or config.train.get('init_transt', '')
+  named by ``config.track.weights`` or ``config.train.init_transt``."""
+  converted = config.track.weights or config.train.init_transt
   root = os.path.join(os.fspath(workdir), 'checkpoints')
   if os.path.isdir(root) and os.listdir(root):
     return restore_variables(config, workdir)
@@ -191,8 +191,8 @@ def load_weights(config, workdir):
             f'converted:{os.path.abspath(converted)}')
   raise FileNotFoundError(
       f'no weights: {root} holds no checkpoint and no converted weights are configured. Train '
-      'first (--mode=train with this --workdir) or set --config.train.init_transt=FILE '
-      '(converted TransT weights, no_lb variant).')
+      'first (--mode=train with this --workdir) or set --config.track.weights=FILE '
+      '(weights converted by cost_jax.convert, e.g. TransT for the no_lb variant).')
 
 
 @functools.lru_cache(maxsize=8)
