@@ -147,7 +147,8 @@ def check_sources(config) -> list[str]:
 def load_pools(config, process_index: int = 0, process_count: int = 1):
   """(pools, {dataset: read(path) -> bytes}) for this process (see the module doc)."""
   names = check_sources(config)
-  make = _raw_pool if str(_get(config.data, 'source', 'raw')) == 'raw' else _tfds_pool
+  source = str(_get(config.data, 'source', 'raw'))
+  make = _raw_pool if source == 'raw' else _tfds_pool
   pools, readers = [], {}
   for name in names:
     pool, read = make(config, name, process_index, process_count)
