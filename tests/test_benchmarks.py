@@ -31,3 +31,15 @@ def test_train_step_quick(capsys):
   out = capsys.readouterr().out
   assert 'JAX float32' in out and 'PyTorch f32 (eager)' in out
   assert out.rstrip().endswith('x')  # The speed-up column is filled.
+
+
+def test_flops_stages_add_up_to_the_step(capsys):
+  """XLA's per-stage counts cover the whole per-frame step."""
+  assert load('flops').main(['--models=smoke']) == 0
+  rows = {line[:44].strip(): float(line[44:].split()[0])
+          for line in capsys.readouterr().out.splitlines()
+          if line.startswith('per ')}
+  frame = sum(v for k, v in rows.items()
+              if k.startswith('per frame:') and 'whole' not in k)
+  whole = rows['per frame: whole step (track)']
+  assert whole > 0 and abs(frame - whole) <= 0.02 * whole + 0.01, rows
