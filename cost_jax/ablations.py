@@ -35,7 +35,7 @@ def run_one(ablation, seed, test_distractors, root, steps, size='demo'):
   config.data.roots.synthetic = demo.synthetic_root(config, data, 'train')
   config.data.synthetic.test_distractors = test_distractors
   config.data.eval_root = os.path.join(data, f'synthetic_test_{test_distractors}')
-  config.data.eval_root = demo.synthetic_root(config, data, 'test')
+  demo.synthetic_root(config, data, 'test')  # Generates it there once.
   workdir = os.path.join(root, f'{ablation or "cost"}_seed{seed}')
   train.train(config, workdir)  # Resumes / returns at once when trained.
   metrics = evaluate.evaluate(config, workdir)
