@@ -29,6 +29,7 @@ def run_one(ablation, seed, test_distractors, root, steps, size='demo'):
   from cost_jax import demo, evaluate, train
   config = cost.get_config(','.join(filter(None, [size, ablation])))
   config.seed = seed
+  config.track.tracker_name = ablation or 'cost'  # Names the plots' curves.
   if steps:
     config.train.num_steps = steps
   data = os.path.join(root, 'data')

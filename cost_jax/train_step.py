@@ -83,15 +83,25 @@ def setup(config, devices=None):
   model, spec = factory.create_model(config, bn_axis_name=AXIS)
   shapes = factory.variable_shapes(model, spec)
   tx, schedules = optim.make_optimizer(config, shapes['params'])
-  step = make_per_replica_step(model, spec, tx, config.loss, config.seed)
+  frozen = optim.param_labels(shapes['params'],
+                              optim.frozen_components(config))
+  frozen = jax.tree.map(lambda label: label == optim.FROZEN, frozen)
+  step = make_per_replica_step(model, spec, tx, config.loss, config.seed,
+                               frozen=frozen)
   runner = make_runner(config.train.parallel, step, devices)
   return Setup(model, spec, shapes, tx, schedules, runner,
                abstract_state(shapes, tx, runner.replicated))
 
 
 # --- the per-replica step ----------------------------------------------------
-def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS):
+def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS,
+                          frozen=None):
   """step(state, batch) -> (new state, metrics) for one replica.
+
+  frozen: a tree of Python bools like the params; True marks a frozen
+  parameter, whose gradient is never computed (zeroed at trace time, so XLA
+  drops e.g. the whole backward pass of a frozen text encoder) and which
+  grad_norm leaves out.
 
   A step whose loss or gradient norm is not finite leaves params, optimizer
   and BatchNorm state unchanged (the step counter still advances) and reports
@@ -117,7 +127,12 @@ def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS):
     (_, (terms, batch_stats)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state['params'], state['batch_stats'], batch,
                                rng)
-    grads = lax.pmean(grads, axis_name)
+    if frozen is None:
+      grads = lax.pmean(grads, axis_name)
+    else:  # Frozen gradients are neither computed nor all-reduced.
+      grads = jax.tree.map(
+          lambda g, f: jnp.zeros_like(g) if f else lax.pmean(g, axis_name),
+          grads, frozen)
     terms = lax.pmean(terms, axis_name)
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
     new = {'step': state['step'], 'params': optax.apply_updates(

@@ -146,3 +146,31 @@ def test_frozen_groups_get_no_update_and_lr_decays(setup):
   lr = config.train.lr
   assert float(schedules['default'](decay_step - 1)) == pytest.approx(lr)
   assert float(schedules['default'](decay_step)) == pytest.approx(lr * 0.1)
+
+
+def test_frozen_text_encoder_is_not_differentiated(setup):
+  """A frozen group keeps its params, leaves grad_norm, and its backward
+  pass disappears from the compiled step: at least the weight-gradient
+  matmuls of the tiny BERT's 6 dense layers (q, k, v, output, 2 FFN)."""
+  config = setup[0].copy_and_resolve_references()
+  config.train.parallel = 'shard_map'
+  flops, states, norms = {}, {}, {}
+  for frozen in ('', 'text'):
+    config.train.frozen = frozen
+    built = train_step.setup(config, jax.devices()[:1])
+    runner = built.runner
+    state = runner.put_state(train_step.state_from_variables(
+        setup[1], built.tx, runner.replicated))
+    batch = runner.put_batch(batches.global_batch(config, 0))
+    state, metrics = runner.step(state, batch)
+    hlo = runner._compiled.as_text()  # pylint: disable=protected-access
+    flops[frozen] = hlo.count(' dot(') + hlo.count(' convolution(')
+    states[frozen], norms[frozen] = flat(state['params']), runner.metrics(
+        metrics)['grad_norm']
+  for name, value in flat(setup[1]['params']).items():
+    if name.startswith('text_encoder/'):
+      np.testing.assert_array_equal(states['text'][name], value, err_msg=name)
+  assert not np.array_equal(states['text']['vlt_pos'],
+                            flat(setup[1]['params'])['vlt_pos'])
+  assert norms['text'] < norms['']
+  assert flops['text'] <= flops[''] - 6, flops  # Matmuls + convolutions.
