@@ -138,17 +138,39 @@ def test_distributed_flags_and_env():
 
 @pytest.fixture(scope='module')
 def two_process_run(tmp_path_factory):
+  """A 2-process run in which process 1 SIGKILLs itself when the loop asks
+  for batch 2 (after the step-2 checkpoint), then the same command again:
+  (root, workdir, params per process, outputs, the first launch's
+  (return codes, outputs))."""
   root = str(tmp_path_factory.mktemp('mp'))
   workdir = os.path.join(root, 'run')
   batches.tiny_text_folder(root)
   start = time.time()
+  procs = launch(root, workdir, die_after=2, die_wait=5, heartbeat=5)
+  died = wait_all(procs, timeout=120)
+  died = ([p.returncode for p in procs], died)
+  print(f'the survivor exited {time.time() - start:.1f} s after the launch')
   params, outputs = run_ok(root, workdir)
-  print(f'2 processes x 2 devices, {STEPS} steps: {time.time() - start:.1f} s')
-  return root, workdir, params, outputs
+  print(f'2 processes x 2 devices, {STEPS} steps with a death and a '
+        f'relaunch: {time.time() - start:.1f} s')
+  return root, workdir, params, outputs, died
+
+
+def test_dead_process_stops_the_other(two_process_run):
+  """Process 0 exits with JAX's message instead of hanging."""
+  codes, outputs = two_process_run[4]
+  assert codes[1] == -signal.SIGKILL
+  assert codes[0] != 0, outputs[0][-3000:]
+  assert 'another task died' in outputs[0], outputs[0][-3000:]
+
+
+def test_relaunch_resumes_from_the_last_checkpoint(two_process_run):
+  outputs = two_process_run[3]
+  assert f'Resuming from step 2 of {STEPS}' in outputs[0], outputs[0][-3000:]
 
 
 def test_processes_agree_and_only_chief_logs(two_process_run):
-  _, workdir, params, outputs = two_process_run
+  _, workdir, params, outputs, _ = two_process_run
   for name, value in params[0].items():
     np.testing.assert_array_equal(value, params[1][name], err_msg=name)
   assert f'step {STEPS}/{STEPS}' in outputs[0]
@@ -158,10 +180,12 @@ def test_processes_agree_and_only_chief_logs(two_process_run):
 
 
 def test_equals_one_process_four_devices(two_process_run, tmp_path):
+  """The 2-process run (killed, then resumed) ends where an uninterrupted
+  1-process x 4-device run of the same global batches does."""
   import jax
   from cost_jax import train
   batches.enable_compilation_cache()
-  root, _, params, _ = two_process_run
+  root, _, params, _, _ = two_process_run
   state = train.train(mp_config(root), str(tmp_path), batches.batch_iterator)
   assert jax.device_count() == 4 and jax.process_count() == 1
   batches.assert_params_close(params[0], batches.flat_params(state), atol=1e-5)
@@ -169,7 +193,7 @@ def test_equals_one_process_four_devices(two_process_run, tmp_path):
 
 def test_checkpoint_restores_in_one_process(two_process_run):
   from cost_jax import checkpointing, train_step
-  root, workdir, params, _ = two_process_run
+  root, workdir, params, _, _ = two_process_run
   config = mp_config(root)
   ckpts = checkpointing.Checkpoints(workdir, config)
   assert ckpts.latest_step() == STEPS
@@ -178,26 +202,6 @@ def test_checkpoint_restores_in_one_process(two_process_run):
   restored = batches.flat_params(state)
   for name, value in params[0].items():
     np.testing.assert_array_equal(restored[name], value, err_msg=name)
-
-
-def test_dead_process_stops_the_other_and_relaunch_resumes(two_process_run):
-  """Process 1 SIGKILLs itself when the loop asks for batch 2 (after the
-  step-2 checkpoint): process 0 must exit with JAX's message instead of
-  hanging; relaunching the same command resumes from step 2 and ends with
-  the parameters of the uninterrupted run."""
-  root, _, expected, _ = two_process_run
-  workdir = os.path.join(root, 'dies')
-  procs = launch(root, workdir, die_after=2, die_wait=5, heartbeat=5)
-  start = time.time()
-  outputs = wait_all(procs, timeout=120)
-  assert procs[1].returncode == -signal.SIGKILL
-  assert procs[0].returncode != 0, outputs[0][-3000:]
-  assert 'another task died' in outputs[0], outputs[0][-3000:]
-  print(f'the survivor exited {time.time() - start:.1f} s after the launch')
-  params, outputs = run_ok(root, workdir)
-  assert f'Resuming from step 2 of {STEPS}' in outputs[0], outputs[0][-3000:]
-  for name, value in expected[0].items():
-    np.testing.assert_array_equal(params[0][name], value, err_msg=name)
 
 
 @pytest.mark.skipif(not SLOW, reason='slow (optimised compiles, ~5 min): set '
