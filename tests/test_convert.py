@@ -60,6 +60,17 @@ def snapshot(folder):
           for n in sorted(os.listdir(folder))}
 
 
+def refused(tmp_path, capsys, command, source, output, *flags):
+  """Runs a conversion onto an existing `output` that must fail: exit code
+  1 and every file of tmp_path unchanged. Returns its stderr."""
+  (tmp_path / output).write_bytes(b'previous')
+  before = snapshot(tmp_path)
+  assert run_cli(command, '--input', source, '--output', tmp_path / output,
+                 *flags) == 1
+  assert snapshot(tmp_path) == before
+  return capsys.readouterr().err
+
+
 @contextlib.contextmanager
 def foreign_modules(**classes):
   """Makes `module.path:Name` objects picklable, then forgets the modules."""
@@ -228,39 +239,29 @@ def test_bert_folder_any_config(tmp_path, tiny_bert_folder):
 def test_bert_hidden_size_mismatch_is_refused(tmp_path, tiny_bert_folder,
                                               capsys):
   folder, _ = tiny_bert_folder
-  (tmp_path / 'bert.safetensors').write_bytes(b'previous')
-  before = snapshot(tmp_path)
-  assert run_cli('bert', '--input', folder, '--output',
-                 tmp_path / 'bert.safetensors',
-                 '--config', 'configs/cost.py:smoke') == 1
-  err = capsys.readouterr().err
+  err = refused(tmp_path, capsys, 'bert', folder, 'bert.safetensors',
+                '--config', 'configs/cost.py:smoke')
   assert str(folder) in err and 'hidden_size: folder 16, config 384' in err
-  assert snapshot(tmp_path) == before
 
 
 def test_other_network_is_refused_by_name(tmp_path, capsys):
   other = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Conv2d(3, 8, 3))
   torch.save(other.state_dict(), tmp_path / 'other.pth')
-  (tmp_path / 'transt.safetensors').write_bytes(b'previous')
-  before = snapshot(tmp_path)
-  assert run_cli('transt', '--input', tmp_path / 'other.pth', '--output',
-                 tmp_path / 'transt.safetensors', '--config', SMOKE_TRANST) == 1
-  err = capsys.readouterr().err
+  err = refused(tmp_path, capsys, 'transt', tmp_path / 'other.pth',
+                'transt.safetensors', '--config', SMOKE_TRANST)
   assert 'other.pth' in err and 'nothing was written' in err
   assert 'missing tensors' in err and 'backbone.0.body.conv1.weight' in err
   assert 'unexpected tensors' in err and '1.weight [8, 3, 3, 3]' in err
-  assert snapshot(tmp_path) == before
 
 
 def test_truncated_files_are_refused(tmp_path, transt_state, capsys):
   save_official(transt_state, tmp_path / 'full.pth')
   data = (tmp_path / 'full.pth').read_bytes()
   (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
-  (tmp_path / 'out.safetensors').write_bytes(b'previous')
+  err = refused(tmp_path, capsys, 'transt', tmp_path / 'cut.pth',
+                'out.safetensors', '--config', SMOKE_TRANST)
+  assert 'cut.pth is a truncated' in err
   before = snapshot(tmp_path)
-  assert run_cli('transt', '--input', tmp_path / 'cut.pth', '--output',
-                 tmp_path / 'out.safetensors', '--config', SMOKE_TRANST) == 1
-  assert 'cut.pth is a truncated' in capsys.readouterr().err
   store.write(str(tmp_path / 'conv.safetensors'),
               {'params/a': np.ones(1000, np.float32)}, {})
   data = (tmp_path / 'conv.safetensors').read_bytes()
@@ -289,14 +290,10 @@ def test_pickle_that_calls_a_function_is_refused(tmp_path, transt_state,
   with foreign_modules(**{'evil:run': record_call}):
     torch.save({'net': transt_state, 'payload': CallsOnLoad()},
                tmp_path / 'evil.pth')
-  (tmp_path / 'out.safetensors').write_bytes(b'previous')
-  before = snapshot(tmp_path)
-  assert run_cli('transt', '--input', tmp_path / 'evil.pth', '--output',
-                 tmp_path / 'out.safetensors', '--config', SMOKE_TRANST) == 1
-  err = capsys.readouterr().err
+  err = refused(tmp_path, capsys, 'transt', tmp_path / 'evil.pth',
+                'out.safetensors', '--config', SMOKE_TRANST)
   assert 'evil.pth' in err and 'calls evil.run(...)' in err
   assert 'refusing' in err and not CALLS
-  assert snapshot(tmp_path) == before
 
 
 def test_misshaped_missing_and_allow_missing(tmp_path, transt_state, capsys):
