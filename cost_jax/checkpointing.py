@@ -8,14 +8,20 @@ batch_stats, opt_state as replicated global arrays) and 'config' (the run's
 config as JSON). Restoring targets the current devices' sharding, so a
 checkpoint restores on any device or process count. A checkpoint of a
 different network (other shapes) is refused with a clear error before
-anything is read into memory or written.
+anything is read into memory or written. A checkpoint whose files cannot be
+read (truncated or missing data) is named in a warning, left in place and
+skipped: the newest readable one is used; a run that then saves moves the
+unreadable steps aside to `<step>.unreadable` first (never deleted).
 """
 
 import json
 import logging
 import os
+import re
+import sys
 
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
@@ -48,6 +54,84 @@ _use_replica_parallel_for_large_arrays_only()
 
 class CheckpointMismatchError(ValueError):
   """The workdir holds a checkpoint of another configuration."""
+
+
+class UnreadableCheckpointError(OSError):
+  """No checkpoint of the workdir can be read; names each one."""
+
+
+# TensorStore (absl status) codes of errors raised when checkpoint files are
+# missing, truncated or corrupt; a structure mismatch has none of them.
+_READ_FAILURE = re.compile(r'\b(OUT_OF_RANGE|DATA_LOSS|FAILED_PRECONDITION|'
+                           r'NOT_FOUND|UNAVAILABLE|UNKNOWN|INTERNAL):')
+
+
+def is_read_failure(error) -> bool:
+  """True when `error` or one of its causes says files could not be read."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if (isinstance(error, (OSError, json.JSONDecodeError)) or
+        _READ_FAILURE.search(str(error))):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _drop_closed_event_loop_reports():
+  """Silences orbax's late 'RuntimeError: Event loop is closed' reports.
+
+  After one read of a restore fails, orbax closes its event loop while other
+  reads are in flight; each of them then reports that error through
+  sys.unraisablehook. Other reports pass to the previous hook.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_closed_event_loop', False):
+    return
+
+  def hook(unraisable):
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and
+            str(error) == 'Event loop is closed'):
+      previous(unraisable)
+  hook.drops_closed_event_loop = True
+  sys.unraisablehook = hook
+
+
+def _first_line(error) -> str:
+  """The line of `error`'s chain that says what could not be read."""
+  while (error.__cause__ is not None and  # The innermost cause names the file.
+         not isinstance(error, UnreadableCheckpointError)):
+    error = error.__cause__
+  line = (str(error).strip().splitlines() or [''])[0][:300]
+  own = isinstance(error, UnreadableCheckpointError)
+  return line if own or _READ_FAILURE.search(line) else (
+      f'{type(error).__name__}: {line}')
+
+
+def newest_readable(steps, read, directory):
+  """(read(step), step) for the newest step that `read` can read.
+
+  Unreadable steps (`is_read_failure`) are named in a warning and skipped;
+  other errors propagate. Raises UnreadableCheckpointError when none is
+  readable. Nothing on disk is changed.
+  """
+  _drop_closed_event_loop_reports()
+  failures = []
+  for step in sorted(steps, reverse=True):
+    try:
+      return read(step), step
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_read_failure(e):
+        raise
+      why = _first_line(e)
+      failures.append(f'step {step}: {why}')
+      logging.warning('Checkpoint %s is unreadable (%s); it is left in place '
+                      'and skipped.', os.path.join(directory, str(step)), why)
+  raise UnreadableCheckpointError(
+      f'no checkpoint in {directory} can be read ({"; ".join(failures)}). '
+      'Nothing was changed. Fix: restore that folder from a copy, or move it '
+      'away to start afresh.')
 
 
 def config_to_dict(config) -> dict:
@@ -93,6 +177,7 @@ class Checkpoints:
         self.directory, options=options,
         item_handlers={'state': ocp.StandardCheckpointHandler(),
                        'config': ocp.JsonCheckpointHandler()})
+    self.unreadable = []  # Steps skipped by `restore`, newest first.
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -107,6 +192,8 @@ class Checkpoints:
 
     Every process must call it (orbax coordinates the multi-host write).
     """
+    if self.unreadable:
+      self._set_aside_unreadable()
     if step in self.manager.all_steps():
       return False
     return self.manager.save(
@@ -114,14 +201,42 @@ class Checkpoints:
             state=ocp.args.StandardSave(state),
             config=ocp.args.JsonSave(config_to_dict(self.config))))
 
+  def _set_aside_unreadable(self):
+    """Renames the skipped steps to `<step>.unreadable` before a save: orbax
+    would refuse to save their step again, and delete them when keeping N."""
+    if jax.process_index() == 0:
+      for step in self.unreadable:
+        source = epath.Path(self.path(step))
+        target = source.parent / f'{step}.unreadable'
+        n = 0
+        while target.exists():
+          n += 1
+          target = source.parent / f'{step}.unreadable.{n}'
+        source.rename(target)
+        logging.warning('Moved unreadable checkpoint %s to %s (kept).',
+                        source, target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('cost_jax_unreadable_set_aside')
+    self.unreadable = []
+    self.manager.reload()
+
   def saved_config(self, step) -> dict:
-    restored = self.manager.restore(
-        step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    try:
+      restored = self.manager.restore(
+          step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_read_failure(e):
+        raise
+      return {}
     return dict(restored['config'] or {})
 
   def check_compatible(self, step, abstract_state):
     """Raises CheckpointMismatchError when the shapes differ from this run's."""
-    tree = self.manager.item_metadata(step)['state'].tree
+    try:
+      tree = self.manager.item_metadata(step)['state'].tree
+    except (KeyError, AttributeError) as e:  # No (readable) 'state' item.
+      raise UnreadableCheckpointError(
+          f'{self.path(step)} has no readable "state" item') from e
     saved, expected = {}, {}
     for part in ('params', 'batch_stats'):
       saved.update({f'{part}/{k}': v
@@ -142,16 +257,27 @@ class Checkpoints:
         f'{self.directory} away to start afresh.')
 
   def restore(self, abstract_state, step=None):
-    """The state of `step` (default: latest) with `abstract_state`'s sharding,
-    or None when the workdir has no checkpoint."""
-    step = self.latest_step() if step is None else step
-    if step is None:
+    """The state of `step` (default: the newest readable one, see
+    `newest_readable`) with `abstract_state`'s sharding, or None when the
+    workdir has no checkpoint."""
+    if step is not None:
+      return self._restore_step(step, abstract_state)
+    steps = self.manager.all_steps()
+    if not steps:
       return None
+    state, used = newest_readable(
+        steps, lambda s: self._restore_step(s, abstract_state), self.directory)
+    self.unreadable = sorted((s for s in steps if s > used), reverse=True)
+    return state
+
+  def _restore_step(self, step, abstract_state):
     self.check_compatible(step, abstract_state)
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state)))
     except (ValueError, KeyError, TypeError) as e:
+      if is_read_failure(e):
+        raise
       raise self._mismatch(step, f'restoring it failed: {e}') from e
     return restored['state']
 

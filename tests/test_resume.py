@@ -1,13 +1,17 @@
 """Checkpoints and resume: exact resume after SIGKILL, SIGTERM saves, a kill
-during an async save, a workdir of another config, another device count.
+during an async save, a workdir of another config, another device count, an
+unreadable newest checkpoint.
 
 The same file is the child process: `python tests/test_resume.py
 train_until_killed ROOT WORKDIR` or `save_then_die DIR`.
 """
 
 import glob
+import hashlib
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,15 +72,22 @@ def child(*args):
 
 
 # --- tests -------------------------------------------------------------------
+def saving_config(root):
+  """The tiny config with checkpoints at steps 3 and 6."""
+  config = batches.tiny_config(root)
+  config.train.ckpt_every = KILL_AFTER
+  return config
+
+
 @pytest.fixture(scope='module')
 def full_run(tmp_path_factory):
-  """6 uninterrupted steps in process: (root, workdir, params)."""
+  """6 uninterrupted steps in process, checkpoints at 3 and 6:
+  (root, workdir, params)."""
   from cost_jax import train
   batches.enable_compilation_cache()
   root = str(tmp_path_factory.mktemp('resume'))
   workdir = os.path.join(root, 'full')
-  state = train.train(batches.tiny_config(root), workdir,
-                      batches.batch_iterator)
+  state = train.train(saving_config(root), workdir, batches.batch_iterator)
   return root, workdir, batches.flat_params(state)
 
 
@@ -187,6 +198,106 @@ def test_restore_on_another_device_count(full_run):
   got = batches.flat_params(state)
   for name, value in expected.items():
     np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def corrupt_copy(workdir, name, steps=(STEPS,)):
+  """A copy of `workdir` whose checkpoints `steps` have their data files
+  truncated to half (a partial copy, a disk fault); -> (copy, {step: files})."""
+  copy = os.path.join(os.path.dirname(workdir), name)
+  shutil.copytree(workdir, copy)
+  for step in steps:
+    for path in glob.glob(os.path.join(copy, 'checkpoints', str(step), 'state',
+                                       'ocdbt.process_0', 'd', '*')):
+      os.truncate(path, os.path.getsize(path) // 2)
+  return copy, {s: file_digests(os.path.join(copy, 'checkpoints', str(s)))
+                for s in steps}
+
+
+def file_digests(folder):
+  """{relative path: sha256} of every file under `folder` (non-empty)."""
+  digests = {}
+  for path in glob.glob(os.path.join(folder, '**'), recursive=True):
+    if os.path.isfile(path):
+      with open(path, 'rb') as f:
+        digests[os.path.relpath(path, folder)] = hashlib.sha256(
+            f.read()).hexdigest()
+  assert digests, folder
+  return digests
+
+
+def unreadable_warnings(caplog, step_dir):
+  return [r.getMessage() for r in caplog.records
+          if r.levelno == logging.WARNING and step_dir in r.getMessage()
+          and 'unreadable' in r.getMessage()]
+
+
+def test_tracking_skips_an_unreadable_newest_checkpoint(full_run, caplog,
+                                                        monkeypatch):
+  from cost_jax.tracking import tracker
+  root, workdir, _ = full_run
+  corrupt, before = corrupt_copy(workdir, 'corrupt_track')
+  only_three = os.path.join(root, 'only_three')
+  shutil.copytree(workdir, only_three,
+                  ignore=lambda d, names: ['6'] if d.endswith('checkpoints')
+                  else [])
+  reports = []  # What orbax's failed reads leave for sys.unraisablehook.
+  monkeypatch.setattr(sys, 'unraisablehook',
+                      lambda u: reports.append(u.exc_value))
+  config = saving_config(root)
+  with caplog.at_level(logging.WARNING):
+    variables, info = tracker.load_weights(config, corrupt)
+  time.sleep(1)  # Reads still in flight end and report (before: 'Event loop
+  # is closed' from each).
+  step_dir = os.path.join(corrupt, 'checkpoints', str(STEPS))
+  assert info.endswith(f'@{KILL_AFTER}')
+  assert len(unreadable_warnings(caplog, step_dir)) == 1, caplog.text
+  assert 'left in place' in caplog.text
+  assert not [r for r in reports if 'Event loop is closed' in str(r)], reports
+  assert file_digests(step_dir) == before[STEPS]
+  want, _ = tracker.load_weights(config, only_three)
+  for name, value in batches.flat_params(want).items():
+    np.testing.assert_array_equal(batches.flat_params(variables)[name], value,
+                                  err_msg=name)
+
+
+def test_training_resumes_exactly_from_the_newest_readable_checkpoint(
+    full_run, caplog):
+  from cost_jax import train
+  from cost_jax.tracking import tracker
+  root, workdir, expected = full_run
+  corrupt, before = corrupt_copy(workdir, 'corrupt_train')
+  ckpt_dir = os.path.join(corrupt, 'checkpoints')
+  with caplog.at_level(logging.WARNING):
+    state = train.train(saving_config(root), corrupt, batches.batch_iterator)
+  assert unreadable_warnings(caplog, os.path.join(ckpt_dir, str(STEPS)))
+  assert int(state['step']) == STEPS
+  got = batches.flat_params(state)
+  for name, value in expected.items():  # As any resume from step 3: exact.
+    np.testing.assert_array_equal(got[name], value, err_msg=name)
+  # The unreadable step was kept (moved aside when step 6 was saved anew).
+  assert file_digests(os.path.join(ckpt_dir, f'{STEPS}.unreadable')) == (
+      before[STEPS])
+  caplog.clear()
+  _, info = tracker.load_weights(saving_config(root), corrupt)
+  assert info.endswith(f'@{STEPS}') and 'unreadable' not in caplog.text
+
+
+def test_no_readable_checkpoint_stops_before_anything_changes(full_run):
+  from cost_jax import checkpointing, train
+  from cost_jax.tracking import tracker
+  root, workdir, _ = full_run
+  corrupt, before = corrupt_copy(workdir, 'corrupt_all', (KILL_AFTER, STEPS))
+  listing = sorted(glob.glob(os.path.join(corrupt, '**'), recursive=True))
+  for load in (lambda c: tracker.load_weights(c, corrupt),
+               lambda c: train.train(c, corrupt, batches.batch_iterator)):
+    with pytest.raises(checkpointing.UnreadableCheckpointError,
+                       match='step 6: .*step 3: .*Nothing was changed'):
+      load(saving_config(root))
+  assert sorted(glob.glob(os.path.join(corrupt, '**'), recursive=True)) == (
+      listing)  # Not started afresh, nothing moved.
+  for step, digests in before.items():
+    assert file_digests(os.path.join(corrupt, 'checkpoints', str(step))) == (
+        digests)
 
 
 if __name__ == '__main__':

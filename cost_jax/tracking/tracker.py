@@ -97,21 +97,33 @@ def _variables_path(tree, path=()):
 
 
 def _orbax_restore(workdir):
-  """Restores params + batch_stats of ``WORKDIR/checkpoints/<latest step>`` as numpy.
+  """Restores params + batch_stats of the newest readable checkpoint of ``workdir`` as numpy.
 
-  Reads only those two collections (orbax partial restore: not the optimizer
-  state) from whichever pytree item holds them (cost_jax.checkpointing saves
-  them in the 'state' item), on any device count.  Returns (variables, step).
+  Unreadable steps are named in a warning and skipped, never changed
+  (`cost_jax.checkpointing.newest_readable`).  Returns (variables, step).
   """
   import orbax.checkpoint as ocp
+  from cost_jax import checkpointing
   root = os.path.abspath(os.path.join(os.fspath(workdir), 'checkpoints'))
   if not os.path.isdir(root):
     raise FileNotFoundError(f'no checkpoints folder {root}: train first (--mode=train with '
                             'this --workdir) or use converted weights')
-  step = ocp.CheckpointManager(root).latest_step()
-  if step is None:
+  steps = ocp.CheckpointManager(root).all_steps()
+  if not steps:
     raise FileNotFoundError(f'{root} holds no finished checkpoint')
-  step_dir = os.path.join(root, str(step))
+  return checkpointing.newest_readable(
+      steps, lambda step: _restore_step(os.path.join(root, str(step))), root)
+
+
+def _restore_step(step_dir):
+  """params + batch_stats of one step folder as numpy.
+
+  Reads only those two collections (orbax partial restore: not the optimizer
+  state) from whichever pytree item holds them (cost_jax.checkpointing saves
+  them in the 'state' item), on any device count.
+  """
+  import orbax.checkpoint as ocp
+  from cost_jax.checkpointing import UnreadableCheckpointError
   items = [''] + sorted(os.listdir(step_dir))
   checkpointer = ocp.PyTreeCheckpointer()
   for item in items:
@@ -135,12 +147,13 @@ def _orbax_restore(workdir):
         item=wanted, restore_args=restore_args, partial_restore=True))
     for k in keys:
       restored = restored[k]
-    return restored, step
-  raise ValueError(f'checkpoint {step_dir} has no item holding model "params"')
+    return restored
+  raise UnreadableCheckpointError(f'checkpoint {step_dir} has no readable item holding model '
+                                  '"params"')
 
 
 def restore_variables(config, workdir):
-  """({'params', 'batch_stats'}, description) from the latest checkpoint in ``workdir``.
+  """({'params', 'batch_stats'}, description) from the newest readable checkpoint in ``workdir``.
 
   The shapes are checked against ``config`` (ValueError naming the first
   mismatching parameters).
