@@ -42,7 +42,7 @@ DOCS = ['README.md', 'BENCHMARKS.md', 'checkpoints/README.md'] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
 PROGRAMS = ('python', 'python3', 'pip', 'pip3')
 ARGPARSE_MODULES = ('cost_jax.convert', 'cost_jax.analyze', 'cost_jax.ablations',
-                    'input_pipeline.stats', 'input_pipeline.synthetic')
+                    'cost_jax.export', 'input_pipeline.stats', 'input_pipeline.synthetic')
 CONFIG_GROUPS = ('model', 'text', 'loss', 'data', 'train', 'track')
 
 
