@@ -7,6 +7,12 @@ Each ``--results`` folder holds one tracker's ``<seq>.txt`` files (pytracking
 layout; got10k ``<seq>_001.txt`` also works) and optional ``<seq>_time.txt``.
 Prints a comparison table, writes ``metrics.json`` (which names the protocol)
 and PNG plots.  ``analyze()`` does the same for sequences already in memory.
+
+    python -m cost_jax.analyze pack --dataset got10k --root /data/GOT-10k \\
+        --results runs/cost/eval/got10k-test/results/cost --out cost_got10k.zip
+
+checks one tracker's results and zips them as the GOT-10k / TrackingNet
+evaluation server accepts them (``cost_jax.evaluation.packing``).
 numpy + matplotlib only; the dataset readers are imported only by the CLI.
 """
 
@@ -18,7 +24,7 @@ import math
 import os
 import sys
 
-from cost_jax.evaluation import results_io
+from cost_jax.evaluation import packing, results_io
 from cost_jax.evaluation.protocols import PROTOCOLS, evaluate, get_protocol
 
 __all__ = ['DEFAULT_PROTOCOL', 'analyze', 'format_table', 'main']
@@ -31,6 +37,8 @@ DEFAULT_PROTOCOL = {
 }
 _TABLE = (('AUC', 'auc'), ('P', 'precision'), ('P_norm', 'norm_precision'), ('cAUC', 'cauc'),
           ('mACC', 'macc'))
+# GOT-10k's own columns (the got10k toolkit's report: AO and success rates).
+_GOT10K_TABLE = (('AO', 'ao'), ('SR0.5', 'success_rate_50'), ('SR0.75', 'success_rate_75'))
 
 
 def _jsonable(obj):
@@ -70,11 +78,13 @@ def _make_plots(reports: dict, out_dir: str, title_suffix: str) -> dict:
 
 def analyze(sequences, results_by_tracker: dict, protocol, out_dir, *,
             times_by_tracker: dict | None = None, attributes: bool = True,
-            title: str = '', plots: bool = True) -> dict:
+            title: str = '', plots: bool = True, timing_by_tracker: dict | None = None) -> dict:
     """Scores every tracker, writes ``<out_dir>/metrics.json`` and PNG plots.
 
     ``results_by_tracker`` maps tracker name -> {sequence name -> (N, 4) boxes};
-    ``times_by_tracker`` optionally maps tracker name -> {sequence name -> seconds}.
+    ``times_by_tracker`` optionally maps tracker name -> {sequence name -> seconds};
+    ``timing_by_tracker`` tracker name -> how they were measured
+    (``results_io.read_timing``; absent: one stream), shown beside the FPS.
     Returns the metrics dict (also written to disk).
     """
     p = get_protocol(protocol)
@@ -85,6 +95,8 @@ def analyze(sequences, results_by_tracker: dict, protocol, out_dir, *,
     reports = {name: evaluate(res, sequences, p, attributes=attributes,
                               times=times_by_tracker.get(name))
                for name, res in results_by_tracker.items()}
+    for name, report in reports.items():
+        report['timing'] = results_io.timing_label((timing_by_tracker or {}).get(name))
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     metrics = {'protocol': p.name, 'toolkit': p.toolkit, 'description': p.description,
@@ -97,13 +109,19 @@ def analyze(sequences, results_by_tracker: dict, protocol, out_dir, *,
 
 
 def format_table(metrics: dict) -> str:
-    """Text table (percent) of the trackers in ``metrics``, best AUC first."""
+    """Text table (percent) of the trackers in ``metrics``, best AUC (GOT-10k: AO) first.
+
+    The FPS column is followed by what it measured: ``single-stream`` or
+    ``batched xB`` (each sequence's share of a step over B sequences).
+    """
     reports = metrics['trackers']
-    rows = sorted(reports.items(), key=lambda kv: -_num(kv[1]['overall']['auc']))
+    columns = _GOT10K_TABLE if metrics['protocol'] == 'got10k' else _TABLE
+    rows = sorted(reports.items(), key=lambda kv: -_num(kv[1]['overall'][columns[0][1]]))
     has_fps = any(r['overall'].get('fps') is not None for _, r in rows)
-    header = ['Tracker'] + [h for h, _ in _TABLE] + (['FPS'] if has_fps else [])
-    lines = [[name] + [_pct(r['overall'][k]) for _, k in _TABLE]
-             + ([_fps(r['overall'].get('fps'))] if has_fps else []) for name, r in rows]
+    header = ['Tracker'] + [h for h, _ in columns] + (['FPS', 'FPS measured'] if has_fps else [])
+    lines = [[name] + [_pct(r['overall'][k]) for _, k in columns]
+             + ([_fps(r['overall'].get('fps')), _timing(r)] if has_fps else [])
+             for name, r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
 
     def fmt(cells):
@@ -113,6 +131,10 @@ def format_table(metrics: dict) -> str:
     title = (f"protocol: {metrics['protocol']}  ({metrics['n_sequences']} sequences; "
              f'scores in %)')
     return '\n'.join([title, fmt(header), fmt(['-' * w for w in widths])] + [fmt(r) for r in lines])
+
+
+def _timing(report: dict) -> str:
+    return report.get('timing', 'single-stream') if report['overall'].get('fps') else ''
 
 
 def _num(v) -> float:
@@ -137,7 +159,9 @@ def _tracker_names(dirs: list[str]) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m cost_jax.analyze',
-                                 description=__doc__.split('\n')[0])
+                                 description=__doc__.split('\n')[0],
+                                 epilog='python -m cost_jax.analyze pack --help: zip results '
+                                        'for the GOT-10k / TrackingNet servers')
     ap.add_argument('--dataset', required=True, help='dataset name known to input_pipeline.readers')
     ap.add_argument('--root', required=True, help='dataset root folder')
     ap.add_argument('--split', default='test', help='dataset split (default: test)')
@@ -154,7 +178,54 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _pack_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog='python -m cost_jax.analyze pack',
+                                 description='Check a tracker\'s results and zip them for an '
+                                             'evaluation server.')
+    ap.add_argument('--dataset', required=True, choices=sorted(packing.SERVERS),
+                    help='got10k: <seq>/<seq>_001.txt + <seq>_time.txt; trackingnet: <seq>.txt')
+    ap.add_argument('--results', required=True, metavar='TRACKER_DIR',
+                    help="the tracker's results folder (<seq>.txt or the got10k layout)")
+    ap.add_argument('--out', required=True, help='the zip file to write')
+    ap.add_argument('--root', default=None, help='dataset root: its sequences are expected')
+    ap.add_argument('--split', default='test', help='dataset split with --root (default: test)')
+    ap.add_argument('--list', default=None, metavar='FILE',
+                    help='instead of --root: one sequence name (and frame count) per line')
+    return ap
+
+
+def _expected_sequences(args) -> dict:
+    if args.list:
+        return packing.read_sequence_list(args.list)
+    if not args.root:
+        raise packing.PackError('no sequence list to check the results against',
+                                'pass --root=DATASET_ROOT (or --list=FILE)')
+    from input_pipeline.readers import load_dataset  # lazy: metrics stay reader-free
+    return {s.name: len(s) for s in load_dataset(args.dataset, args.root, split=args.split)}
+
+
+def pack_main(argv) -> int:
+    """``python -m cost_jax.analyze pack ...``; user errors: one line, exit status 2."""
+    args = _pack_parser().parse_args(argv)
+    try:
+        if not os.path.isdir(args.results):
+            raise packing.PackError(f'--results {args.results} is not a folder',
+                                    "give the tracker's results folder")
+        members = packing.pack(args.results, _expected_sequences(args), args.dataset, args.out)
+    except (packing.PackError, OSError, ValueError) as err:
+        text = str(err) if isinstance(err, packing.PackError) else (
+            f'{err}. Fix: check --root / --list and --results')
+        print(f'error: {text}', file=sys.stderr)
+        return 2
+    print(f'wrote {args.out}: {len(members)} files for the {packing.SERVERS[args.dataset].name} '
+          'server')
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['pack']:
+        return pack_main(argv[1:])
     args = _parser().parse_args(argv)
     protocol = args.protocol or DEFAULT_PROTOCOL.get(args.dataset, 'pytracking')
     try:
@@ -171,6 +242,8 @@ def main(argv=None) -> int:
             sequences = [s for s in sequences if s.name in common]
         metrics = analyze(sequences, {n: b for n, (b, _) in loaded.items()}, protocol, args.out,
                           times_by_tracker={n: t for n, (_, t) in loaded.items()},
+                          timing_by_tracker={n: results_io.read_timing(d)
+                                             for n, d in zip(names, args.results)},
                           attributes=not args.no_attributes, title=f'{args.dataset} ({args.split})')
     except (ImportError, OSError, ValueError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr)

@@ -114,3 +114,72 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
                  '--protocol', 'lasot', '--out', str(out)])
     err = capsys.readouterr().err
     assert rc == 1 and 'seq1.txt' in err and 'expected 40 lines' in err and 'found 5' in err
+
+
+def got10k_style_toolkit_results(folder, seqs, runs):
+    """got10k toolkit layout: <seq>/<seq>_00r.txt per run and one time column per run."""
+    for seq in seqs:
+        for r, pred in enumerate(runs[seq.name], start=1):
+            results_io.write_boxes(folder / seq.name / f'{seq.name}_{r:03d}.txt', pred)
+        results_io.atomic_write_text(folder / seq.name / f'{seq.name}_time.txt',
+                                     '0.02,0.04,0.05\n' * len(seq.boxes))
+
+
+def test_got10k_repetitions_are_scored_together_as_the_toolkit_does(tmp_path):
+    seqs = fake_dataset(n_seq=3, n_frames=20)
+    runs = {s.name: [pred[s.name] for pred in (fake_tracker(seqs, n, i) for i, n in
+                                              enumerate((1.0, 6.0, 12.0)))]
+            for s in seqs}
+    folder = tmp_path / 'toolkit'
+    got10k_style_toolkit_results(folder, seqs, runs)
+    boxes, times = results_io.load_tracker_results(folder, seqs)
+    assert all(len(boxes[s.name]) == 3 for s in seqs)
+    metrics = A.analyze(seqs, {'toolkit': boxes}, 'got10k', tmp_path / 'out',
+                        times_by_tracker={'toolkit': times}, plots=False)
+    overall = metrics['trackers']['toolkit']['overall']
+    # ExperimentGOT10k: per sequence the IoUs of all runs are concatenated, then pooled.
+    from cost_jax.evaluation.protocols import score_frames
+    ious = np.concatenate([score_frames(r, s.boxes, s.visible, 'got10k', name=s.name)['iou'][1:]
+                           [s.visible[1:]] for s in seqs for r in boxes[s.name]])
+    assert overall['ao'] == pytest.approx(np.mean(ious))
+    assert overall['success_rate_50'] == pytest.approx(np.mean(ious > 0.5))
+    assert overall['fps'] == pytest.approx(np.mean(1 / np.array([0.02, 0.04, 0.05])))
+    first = A.analyze(seqs, {'toolkit': {k: v[0] for k, v in boxes.items()}}, 'got10k',
+                      tmp_path / 'first', plots=False)
+    assert first['trackers']['toolkit']['overall']['ao'] != pytest.approx(overall['ao'])
+
+
+def test_got10k_table_shows_ao_and_success_rates(tmp_path):
+    seqs = fake_dataset(n_seq=3, n_frames=20)
+    metrics = A.analyze(seqs, {'good': fake_tracker(seqs, 1.0, 0),
+                               'bad': fake_tracker(seqs, 10.0, 1)}, 'got10k', tmp_path,
+                        plots=False)
+    header, rule, best, worst = metrics['table'].splitlines()[1:5]
+    assert header.split() == ['Tracker', 'AO', 'SR0.5', 'SR0.75']
+    assert best.split()[0] == 'good' and worst.split()[0] == 'bad'
+    overall = metrics['trackers']['good']['overall']
+    assert best.split()[1:] == [f"{100 * overall[k]:.1f}" for k in
+                                ('ao', 'success_rate_50', 'success_rate_75')]
+
+
+def test_fps_column_says_what_it_measured(tmp_path):
+    seqs = fake_dataset(n_seq=2, n_frames=10)
+    for name, batch in (('batched', 16), ('stream', None)):
+        write_dir = tmp_path / name
+        for seq in seqs:
+            results_io.write_sequence_results(tmp_path, name, seq.name, seq.boxes,
+                                              times=np.full(len(seq.boxes), 0.01))
+        if batch:
+            results_io.write_timing(write_dir, batch)
+    assert results_io.timing_label(results_io.read_timing(tmp_path / 'batched')) == 'batched x16'
+    metrics = A.analyze(seqs, {n: {s.name: s.boxes for s in seqs} for n in ('batched', 'stream')},
+                        'pytracking', tmp_path / 'out', plots=False,
+                        times_by_tracker={n: {s.name: np.full(10, 0.01) for s in seqs}
+                                          for n in ('batched', 'stream')},
+                        timing_by_tracker={'batched': results_io.read_timing(tmp_path / 'batched'),
+                                           'stream': results_io.read_timing(tmp_path / 'stream')})
+    lines = metrics['table'].splitlines()
+    assert lines[1].split()[-3:] == ['FPS', 'FPS', 'measured']
+    rows = {line.split()[0]: line for line in lines[3:]}
+    assert rows['batched'].split()[-3:] == ['100.0', 'batched', 'x16']
+    assert rows['stream'].split()[-2:] == ['100.0', 'single-stream']

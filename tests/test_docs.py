@@ -328,7 +328,10 @@ def check_argparse(target, args):
   """Problems of `python TARGET ARGS` for an argparse command."""
   words = [a for a in args if not (target == 'cost_jax.convert' and a.startswith('--config.'))]
   usage, sub, problems = usage_of(target), None, []
-  if usage.subcommands:
+  if target == 'cost_jax.analyze' and words[:1] == ['pack']:  # a sub-command of its own
+    sub = words.pop(0)
+    usage = usage_of(target, sub)
+  elif usage.subcommands:
     if not words or words[0].startswith('-'):
       return [f'{target}: no sub-command (one of {usage.subcommands})']
     sub = words.pop(0)

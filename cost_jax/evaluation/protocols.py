@@ -278,7 +278,9 @@ def evaluate(results: dict, sequences, protocol, attributes: bool = True,
     ``sequences`` are duck-typed: ``.name``, ``.boxes``, ``.visible``,
     ``.attributes`` and optionally ``.extra['raw_boxes']`` and an image size (W, H)
     as ``.image_size`` or ``.extra['image_size']`` (only the got10k protocol uses it).
-    ``times`` optionally maps names to per-frame seconds.  Returns
+    ``times`` optionally maps names to per-frame seconds.  A list of (N, 4)
+    arrays is several runs of one sequence (got10k repetitions): their frames
+    are scored together, as ``ExperimentGOT10k`` concatenates the runs' IoUs.  Returns
     ``{'protocol', 'toolkit', 'thresholds', 'overall', 'per_sequence', 'per_attribute'}``.
     """
     p = get_protocol(protocol)
@@ -290,7 +292,10 @@ def evaluate(results: dict, sequences, protocol, attributes: bool = True,
     records = {}
     for seq in sequences:
         pred, gt, visible, raw, size = _sequence_inputs(seq, results)
-        m = score_frames(pred, gt, visible, p, raw_gt=raw, image_size=size, name=seq.name)
+        runs = pred if isinstance(pred, (list, tuple)) else [pred]
+        per_run = [score_frames(r, gt, visible, p, raw_gt=raw, image_size=size, name=seq.name)
+                   for r in runs]
+        m = {k: np.concatenate([r[k] for r in per_run]) for k in per_run[0]}
         records[seq.name] = aggregate.sequence_record(m, p, (times or {}).get(seq.name))
     out = {
         'protocol': p.name, 'toolkit': p.toolkit,

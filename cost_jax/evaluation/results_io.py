@@ -3,7 +3,10 @@
 Layout (pytracking): ``<results_dir>/<tracker_name>/<seq>.txt`` plus
 ``<seq>_time.txt`` (seconds per frame).  Reading also accepts the got10k
 layouts ``<tracker_dir>/<seq>_001.txt`` and ``<tracker_dir>/<seq>/<seq>_001.txt``
-(first repetition) and timing files in ``times/`` (got10k OTB, MMOT).
+with every repetition (``_002``, ``_003``: a list of runs, scored as the
+got10k toolkit does) and timing files in ``times/`` (got10k OTB, MMOT).
+``timing.json`` beside the results says how the times were measured
+(`write_timing`): one stream, or a share of a batched step.
 
 Line format: fields separated by commas, tabs and/or spaces (mixed is fine).
 "Target absent" predictions are NaN rows in memory.  On disk they are a line
@@ -17,9 +20,11 @@ prediction; blank lines at the end of a file are ignored.  ``0,0,0,0`` is a box
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -27,7 +32,11 @@ __all__ = [
     'ResultsFormatError', 'ResultsLengthError', 'read_boxes', 'write_boxes', 'format_boxes',
     'read_times', 'write_times', 'result_path', 'time_path', 'find_result_file',
     'find_time_file', 'write_sequence_results', 'load_tracker_results', 'atomic_write_text',
+    'find_repetition_files', 'read_time_columns', 'atomic_write_zip', 'write_timing',
+    'read_timing', 'timing_label', 'TIMING',
 ]
+
+TIMING = 'timing.json'
 
 _SEPARATORS = re.compile(r'[,\s]+')
 
@@ -117,6 +126,23 @@ def atomic_write_text(path, text: str) -> None:
         raise
 
 
+def atomic_write_zip(path, members: dict) -> None:
+    """Writes a zip of ``members`` {name in the zip: str or bytes}, then ``os.replace``s it."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+            for name in sorted(members):
+                z.writestr(name, members[name])
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_boxes(path, boxes, fmt: str = '%.3f', delimiter: str = ',', empty: str = 'nan') -> None:
     """Writes one box per line, atomically."""
     atomic_write_text(path, format_boxes(boxes, fmt, delimiter, empty))
@@ -127,6 +153,15 @@ def read_times(path) -> np.ndarray:
     values = [float(f) for line in _read_lines(path)
               for f in _SEPARATORS.split(line.strip()) if f]
     return np.asarray(values, dtype=np.float64)
+
+
+def read_time_columns(path) -> np.ndarray:
+    """(N, R) seconds of a timing file: one row per frame, one column per run (got10k)."""
+    rows = [[float(f) for f in _SEPARATORS.split(line.strip()) if f] for line in _read_lines(path)]
+    width = max((len(r) for r in rows), default=1)
+    if any(len(r) != width for r in rows):
+        raise ResultsFormatError(path, f'rows of different lengths (expected {width} columns)')
+    return np.asarray(rows, dtype=np.float64).reshape(-1, width)
 
 
 def write_times(path, times, fmt: str = '%.6f') -> None:
@@ -165,6 +200,42 @@ def find_time_file(tracker_dir, seq_name: str) -> str | None:
                             os.path.join(d, seq_name, f'{seq_name}_time.txt')])
 
 
+def find_repetition_files(tracker_dir, seq_name: str) -> list[str]:
+    """Every run of ``seq_name``: ``<seq>.txt``, else all ``<seq>_NNN.txt`` (got10k), sorted."""
+    d = os.fspath(tracker_dir)
+    single = os.path.join(d, f'{seq_name}.txt')
+    if os.path.isfile(single):
+        return [single]
+    run = re.compile(re.escape(seq_name) + r'_\d{3}\.txt')
+    for folder in (d, os.path.join(d, seq_name)):
+        if os.path.isdir(folder):
+            runs = sorted(n for n in os.listdir(folder) if run.fullmatch(n))
+            if runs:
+                return [os.path.join(folder, n) for n in runs]
+    return []
+
+
+def write_timing(tracker_dir, batch_size: int) -> None:
+    """Records how ``<seq>_time.txt`` was measured: ``batch_size`` sequences per step."""
+    atomic_write_text(os.path.join(os.fspath(tracker_dir), TIMING),
+                      json.dumps({'batch_size': int(batch_size)}) + '\n')
+
+
+def read_timing(tracker_dir) -> dict | None:
+    """The ``timing.json`` of a results folder, or None (toolkit results: one stream)."""
+    path = os.path.join(os.fspath(tracker_dir), TIMING)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def timing_label(timing: dict | None) -> str:
+    """What an FPS number measured: 'single-stream' or 'batched x B' (B sequences a step)."""
+    batch = int((timing or {}).get('batch_size', 1))
+    return 'single-stream' if batch <= 1 else f'batched x{batch}'
+
+
 def write_sequence_results(results_dir, tracker_name: str, seq_name: str, boxes,
                            times=None, **fmt_kwargs) -> str:
     """Writes a sequence's boxes (and times) in the pytracking layout; returns the path."""
@@ -179,7 +250,8 @@ def load_tracker_results(tracker_dir, sequences, *, strict_length: bool = True,
                          skip_missing: bool = False) -> tuple[dict, dict]:
     """Reads one tracker's results for ``sequences`` (objects with ``.name`` and ``.boxes``).
 
-    Returns ``(boxes_by_name, times_by_name)``; sequences without a timing
+    Returns ``(boxes_by_name, times_by_name)``; a sequence with several
+    got10k runs has a list of (N, 4) arrays; sequences without a timing
     file are absent from the second dict.  A missing results file raises
     ``FileNotFoundError`` unless ``skip_missing``; a wrong line count raises
     ``ResultsLengthError`` unless ``strict_length`` is False (then the
@@ -187,14 +259,16 @@ def load_tracker_results(tracker_dir, sequences, *, strict_length: bool = True,
     """
     boxes, times = {}, {}
     for seq in sequences:
-        path = find_result_file(tracker_dir, seq.name)
-        if path is None:
+        runs = find_repetition_files(tracker_dir, seq.name)
+        if not runs:
             if skip_missing:
                 continue
             raise FileNotFoundError(
                 f'no results for sequence {seq.name!r} in {os.fspath(tracker_dir)} (looked for '
                 f'{seq.name}.txt, {seq.name}_001.txt and {seq.name}/{seq.name}_001.txt)')
-        boxes[seq.name] = read_boxes(path, len(seq.boxes) if strict_length else None)
+        expected = len(seq.boxes) if strict_length else None
+        loaded = [read_boxes(path, expected) for path in runs]
+        boxes[seq.name] = loaded[0] if len(loaded) == 1 else loaded
         tpath = find_time_file(tracker_dir, seq.name)
         if tpath is not None:
             times[seq.name] = read_times(tpath)

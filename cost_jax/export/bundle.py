@@ -18,6 +18,8 @@ import os
 import tempfile
 import zipfile
 
+from cost_jax.evaluation import results_io
+
 __all__ = ["Bundle", "write", "TEXT_FILES", "META"]
 
 META = "export.json"
@@ -31,25 +33,13 @@ TEXT_FILES = (
 
 def write(path, meta: dict, blobs: dict, text_dir: str | None = None) -> None:
   """Writes the zip atomically: ``meta`` as export.json, ``blobs`` {file: bytes}."""
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(
-      dir=folder, prefix="." + os.path.basename(path), suffix=".tmp"
-  )
-  os.close(fd)
-  try:
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-      z.writestr(META, json.dumps(meta, indent=1, sort_keys=True) + "\n")
-      for name, data in blobs.items():
-        z.writestr(name, data)
-      for name in TEXT_FILES if text_dir else ():
-        if os.path.isfile(os.path.join(text_dir, name)):
-          z.write(os.path.join(text_dir, name), f"text_model/{name}")
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+  members = dict(blobs)
+  members[META] = json.dumps(meta, indent=1, sort_keys=True) + "\n"
+  for name in TEXT_FILES if text_dir else ():
+    if os.path.isfile(os.path.join(text_dir, name)):
+      with open(os.path.join(text_dir, name), "rb") as f:
+        members[f"text_model/{name}"] = f.read()
+  results_io.atomic_write_zip(path, members)
 
 
 class Bundle:
