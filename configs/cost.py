@@ -194,6 +194,12 @@ def _track():
   # Converted weights (cost_jax.convert) for --mode=evaluate/track when the
   # workdir holds no checkpoint, e.g. the official TransT for `no_lb`.
   k.weights = ''
+  # An unreadable frame (truncated, not an image) gets the last box carried
+  # over it: 'skip' warns and goes on, 'stop' ends the run there (what was
+  # tracked is kept); so does one unreadable frame more than max_bad_frames
+  # in one video or sequence (cost_jax.tracking.bad_frames).
+  k.on_bad_frame = 'skip'
+  k.max_bad_frames = 50
   return k
 
 

@@ -12,6 +12,12 @@ Output under ``WORKDIR/eval/<dataset>-<split>/``: raw results
 (``config.track.tracker_name``) and a ``static`` baseline (the initial box
 held on every frame), then ``metrics.json``, the table (``table.txt``), PNG
 plots and ``speed.json``.  Re-running tracks only the missing sequences.
+
+Unreadable frames (``config.track.on_bad_frame`` / ``max_bad_frames``, see
+`cost_jax.tracking.bad_frames`): the last box is carried over them and they
+are listed in ``results/<tracker>/<seq>_bad_frames.txt``; a sequence that
+stops there (or whose first frame is unreadable) has no results, the others
+keep theirs, and the evaluation ends with an error naming it.
 """
 
 from __future__ import annotations
@@ -81,11 +87,12 @@ def _out_dir(config, workdir) -> str:
 def evaluate(config, workdir) -> dict:
   """Tracks, scores and plots; returns the metrics dict (as metrics.json) + 'speed', 'outputs'."""
   from cost_jax import analyze
-  from cost_jax.tracking import runner
+  from cost_jax.tracking import bad_frames, runner
   from cost_jax.tracking.engine import Engine
   from cost_jax.tracking.tracker import load_weights
   from input_pipeline.readers import load_dataset
 
+  on_bad_frame, max_bad_frames = bad_frames.check_policy(config)
   name, root = dataset_root(config, workdir)
   sequences = load_dataset(name, root, config.data.eval_split)
   if not sequences:
@@ -98,7 +105,9 @@ def evaluate(config, workdir) -> dict:
   tracker_name = config.track.tracker_name
   report = runner.run_sequences(engine, sequences, results_dir, tracker_name,
                                 batch_size=int(config.track.batch_sequences),
-                                fingerprint=fingerprint(config, weights_info))
+                                fingerprint=fingerprint(config, weights_info),
+                                on_bad_frame=on_bad_frame, max_bad_frames=max_bad_frames)
+  _check_failed(report, os.path.join(results_dir, tracker_name), len(sequences))
   logging.info('%s: tracked %d sequences (%d already done), %s frames/s after the first frame; '
                'compile %.1f s', tracker_name, len(report['tracked']), len(report['skipped']),
                'n/a' if report['fps'] is None else f'{report["fps"]:.1f}',
@@ -116,7 +125,8 @@ def evaluate(config, workdir) -> dict:
   results_io.atomic_write_text(os.path.join(out_dir, 'speed.json'),
                                json.dumps(report, indent=1, default=float) + '\n')
   print(metrics['table'])
-  print(f'speed: {_speed_line(report)}\nwrote {out_dir}/metrics.json, table.txt, speed.json '
+  bad = _bad_frames_line(os.path.join(results_dir, tracker_name), sequences)
+  print(f'speed: {_speed_line(report)}\n{bad}wrote {out_dir}/metrics.json, table.txt, speed.json '
         f'and {len(metrics["plots"])} plots')
   metrics['speed'] = report
   metrics['outputs'] = {'results': results_dir,
@@ -125,6 +135,34 @@ def evaluate(config, workdir) -> dict:
                         'speed': os.path.join(out_dir, 'speed.json'),
                         **{f'plot_{k}': v for k, v in metrics['plots'].items()}}
   return metrics
+
+
+def _check_failed(report: dict, folder: str, total: int) -> None:
+  """Raises BadFramesError naming the sequences that stopped at unreadable frames."""
+  from cost_jax.tracking.bad_frames import BadFramesError
+  failed = report['failed']
+  if failed:
+    raise BadFramesError(
+        f'{len(failed)} of {total} sequences stopped at unreadable frames and have no '
+        f'results ({"; ".join(failed.values())}); the results of the others are kept in '
+        f'{folder}. Fix: replace those frames (or pass --config.track.on_bad_frame=skip) '
+        'and run the same command again: only the missing sequences are tracked.')
+
+
+def _bad_frames_line(folder: str, sequences) -> str:
+  """'N unreadable frames in M sequences ...\n' from the results folder, or ''."""
+  from cost_jax.tracking.runner import BAD_FRAMES_SUFFIX
+  counts = {}
+  for seq in sequences:
+    path = os.path.join(folder, f'{seq.name}{BAD_FRAMES_SUFFIX}')
+    if os.path.isfile(path):
+      with open(path, encoding='utf-8') as f:
+        counts[seq.name] = sum(1 for line in f if line.strip())
+  if not counts:
+    return ''
+  names = ', '.join(f'{n} ({c})' for n, c in sorted(counts.items()))
+  return (f'unreadable frames (last box carried over): {sum(counts.values())} in '
+          f'{len(counts)} sequences: {names}; listed in {folder}/*{BAD_FRAMES_SUFFIX}\n')
 
 
 def _speed_line(report: dict) -> str:

@@ -200,19 +200,22 @@ def test_wrong_line_count_names_the_file(sequences, tmp_path):
     runner.pending_sequences(folder, sequences)
 
 
-def test_missing_and_corrupt_frames_name_the_file(smoke_model, sequences, tmp_path):
+def test_missing_and_corrupt_frames_are_named_and_skipped(smoke_model, sequences, tmp_path,
+                                                         caplog):
   config, _, _, variables = smoke_model
   eng = engine_lib.Engine(config, variables)
   seq = sequences[0]
   broken = dataclasses.replace(seq, frames=list(seq.frames))
   broken.frames[4] = str(tmp_path / 'gone.jpg')
-  with pytest.raises(runner.FrameReadError, match='gone.jpg.*missing'):
-    runner.run_sequences(eng, [broken], tmp_path / 'a', 'cost', batch_size=3)
   corrupt = tmp_path / 'corrupt.jpg'
   corrupt.write_bytes(b'not a jpeg')
-  broken.frames[4] = str(corrupt)
-  with pytest.raises(runner.FrameReadError, match='corrupt.jpg.*unreadable'):
-    runner.run_sequences(eng, [broken], tmp_path / 'b', 'cost', batch_size=3)
+  broken.frames[6] = str(corrupt)
+  report = runner.run_sequences(eng, [broken], tmp_path / 'a', 'cost', batch_size=3)
+  assert report['bad_frames'] == {seq.name: [(4, broken.frames[4]), (6, str(corrupt))]}
+  assert 'gone.jpg is missing' in caplog.text and 'corrupt.jpg is unreadable' in caplog.text
+  broken.frames[0] = str(corrupt)  # the initial box refers to frame 0: the sequence fails
+  report = runner.run_sequences(eng, [broken], tmp_path / 'b', 'cost', batch_size=3)
+  assert 'corrupt.jpg of sequence' in report['failed'][seq.name] and not report['tracked']
 
 
 def test_bad_tracker_inputs(smoke_model):

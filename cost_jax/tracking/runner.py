@@ -14,6 +14,14 @@ re-run with the same fingerprint only tracks the sequences without results,
 another fingerprint is refused (results of other trackers are never
 overwritten).  Speed: compilation is timed separately (warm-up) and FPS
 excludes each sequence's first frame.
+
+Unreadable frames (`cost_jax.tracking.bad_frames`): the last box is carried
+over them (time 0) and they are listed in ``<seq>_bad_frames.txt``
+(``frame,path``) and the report; the other slots go on.  A sequence that
+stops (``track.on_bad_frame=stop``, more than ``track.max_bad_frames``, or an
+unreadable first frame) gets no results file and is named in
+``report['failed']``; no new sequence starts after a stop, the running ones
+finish.
 """
 
 from __future__ import annotations
@@ -26,36 +34,24 @@ import logging
 import os
 import time
 
-import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cost_jax.evaluation import results_io
+from cost_jax.tracking.bad_frames import BadFrames, FrameReadError, read_frame, read_or_error
 from cost_jax.tracking.engine import Engine, SequenceState
 
 __all__ = ['run_sequences', 'read_frame', 'batch_caches', 'FrameReadError',
-           'ResultsConflictError', 'check_manifest', 'pending_sequences', 'MANIFEST']
+           'ResultsConflictError', 'check_manifest', 'pending_sequences', 'MANIFEST',
+           'BAD_FRAMES_SUFFIX']
 
 MANIFEST = 'tracker.json'
-
-
-class FrameReadError(OSError):
-  """A frame that is missing or cannot be decoded; names the file."""
+BAD_FRAMES_SUFFIX = '_bad_frames.txt'
 
 
 class ResultsConflictError(ValueError):
   """The results folder holds results of another tracker/config."""
-
-
-def read_frame(path: str, sequence: str = '') -> np.ndarray:
-  """The frame at ``path`` as HxWx3 uint8 RGB, or FrameReadError naming the file."""
-  image = cv2.imread(path, cv2.IMREAD_COLOR)
-  if image is None:
-    what = 'missing' if not os.path.exists(path) else 'unreadable (corrupt or not an image)'
-    where = f' of sequence {sequence!r}' if sequence else ''
-    raise FrameReadError(f'frame {path}{where} is {what}')
-  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def check_manifest(results_dir, tracker_name: str, fingerprint: dict) -> str:
@@ -109,7 +105,9 @@ class _Slot:
   state: SequenceState
   boxes: list
   times: list
+  bad: BadFrames
   next_frame: concurrent.futures.Future | None = None
+  stopped: bool = False
 
   @property
   def index(self) -> int:
@@ -145,8 +143,9 @@ def batch_caches(engine: Engine, template, text, batch_size: int):
 class _Batch:
   """The B-slot state: device caches, host crops/geometry, prefetching."""
 
-  def __init__(self, engine: Engine, batch_size: int, pool):
+  def __init__(self, engine: Engine, batch_size: int, pool, policy=('skip', 0)):
     self.engine, self.size, self.pool = engine, batch_size, pool
+    self.policy = policy  # (on_bad_frame, max_bad_frames)
     self.slots: list[_Slot | None] = [None] * batch_size
     self.template = self.text = None
     s = engine.spec.search_size
@@ -155,7 +154,7 @@ class _Batch:
     self.geometry[:, 2] = 1.0
 
   def _read(self, seq, i):
-    return self.pool.submit(read_frame, seq.frames[i], seq.name)
+    return self.pool.submit(read_or_error, seq.frames[i])  # BadFrames names the sequence
 
   def start(self, i: int, seq) -> _Slot:
     """Initialises ``seq`` in slot i (frame 0 read, template/text encoded)."""
@@ -169,37 +168,50 @@ class _Batch:
       self.template, self.text = batch_caches(self.engine, template, text, self.size)
     self.template, self.text = _set_slot((self.template, self.text), (template, text), i)
     jax.block_until_ready(self.template)
-    slot = _Slot(seq, state, [state.box], [time.perf_counter() - t0])
+    slot = _Slot(seq, state, [state.box], [time.perf_counter() - t0],
+                 BadFrames(f'sequence {seq.name!r}', *self.policy))
     if len(seq) > 1:
       slot.next_frame = self._read(seq, 1)
     self.slots[i] = slot
     return slot
 
-  def step(self) -> float:
-    """Tracks one frame of every active slot; returns the wall time."""
+  def step(self) -> tuple[float, int]:
+    """Tracks one frame of every active slot; -> (wall time, frames tracked).
+
+    A slot whose frame is unreadable keeps its box; one that must stop there
+    is marked ``stopped``.
+    """
     active = [i for i, s in enumerate(self.slots) if s is not None]
     frames = {i: self.slots[i].next_frame.result() for i in active}
+    readable = [i for i in active if not isinstance(frames[i], FrameReadError)]
     t0 = time.perf_counter()
 
     def crop(i):  # cv2 releases the GIL: crops run in parallel threads
       self.crops[i], self.geometry[i] = self.engine.search_crop(frames[i], self.slots[i].state)
-    if len(active) > 1:
-      list(self.pool.map(crop, active))
-    else:
-      crop(active[0])
-    out = self.engine.step(self.engine.variables, self.crops, self.template, self.text,
-                           self.geometry)
+    if len(readable) > 1:
+      list(self.pool.map(crop, readable))
+    elif readable:
+      crop(readable[0])
+    out = None
+    if readable:
+      out = self.engine.step(self.engine.variables, self.crops, self.template, self.text,
+                             self.geometry)
     for i in active:  # prefetch while the device works
       slot = self.slots[i]
       nxt = slot.index + 1
       slot.next_frame = self._read(slot.seq, nxt) if nxt < len(slot.seq) else None
-    out = np.asarray(out)  # (B, 5): cx, cy, w, h, score
+    out = None if out is None else np.asarray(out)  # (B, 5): cx, cy, w, h, score
     elapsed = time.perf_counter() - t0
     for i in active:
       slot = self.slots[i]
-      slot.boxes.append(self.engine.update(slot.state, out[i, :4]))
-      slot.times.append(elapsed / len(active))
-    return elapsed
+      if i in readable:
+        slot.boxes.append(self.engine.update(slot.state, out[i, :4]))
+        slot.times.append(elapsed / len(readable))
+      else:  # the last box carried over
+        slot.stopped = slot.bad.add(slot.index, frames[i])
+        slot.boxes.append(slot.state.box)
+        slot.times.append(0.0)
+    return elapsed, len(readable)
 
 
 def _warm_up(engine: Engine, batch_size: int) -> float:
@@ -219,22 +231,37 @@ def _warm_up(engine: Engine, batch_size: int) -> float:
 
 def _finish(folder, slot: _Slot, report: dict) -> None:
   seq = slot.seq
+  bad_path = os.path.join(folder, f'{seq.name}{BAD_FRAMES_SUFFIX}')
+  if slot.bad.frames:
+    results_io.atomic_write_text(bad_path, slot.bad.lines())
+    report['bad_frames'][seq.name] = slot.bad.frames
+    logging.warning('%s', slot.bad.summary())
+  elif os.path.exists(bad_path):  # from an earlier run, frames since fixed
+    os.remove(bad_path)
   results_io.write_boxes(os.path.join(folder, f'{seq.name}.txt'), np.stack(slot.boxes))
   results_io.write_times(os.path.join(folder, f'{seq.name}_time.txt'), slot.times)
   tracked = sum(slot.times[1:])
   report['sequences'][seq.name] = {
       'frames': len(seq), 'init_s': slot.times[0],
-      'fps': (len(seq) - 1) / tracked if tracked > 0 else None}
+      'fps': (len(seq) - 1 - len(slot.bad.frames)) / tracked if tracked > 0 else None}
+
+
+def _fail(seq, reason: str, report: dict) -> None:
+  """Records a sequence that stopped (no results file: a re-run tracks it again)."""
+  logging.warning('%s; its results are not written', reason)
+  report['failed'][seq.name] = reason
 
 
 def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
                   batch_size: int = 16, fingerprint: dict | None = None,
-                  log_every: int = 10) -> dict:
+                  log_every: int = 10, on_bad_frame: str = 'skip',
+                  max_bad_frames: int = 50) -> dict:
   """Tracks the unfinished ``sequences`` in batches of ``batch_size``; -> speed report.
 
   The report: {'tracked', 'skipped', 'compile_s', 'fps' (all tracked frames
   after the first of each sequence), 'init_s' (mean), 'sequences': {name:
-  {'frames', 'init_s', 'fps'}}}.
+  {'frames', 'init_s', 'fps'}}, 'bad_frames': {name: [(index, path)]},
+  'failed': {name: reason}}.
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -243,28 +270,32 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
   todo = pending_sequences(folder, sequences)
   report = {'tracker': tracker_name, 'batch_size': batch_size,
             'skipped': sorted({s.name for s in sequences} - {s.name for s in todo}),
-            'sequences': {}}
+            'sequences': {}, 'bad_frames': {}, 'failed': {}}
   batch_size = max(1, min(batch_size, len(todo)))  # no idle slots for short lists
   report['batch_size'] = batch_size
   report['compile_s'] = _warm_up(engine, batch_size) if todo else 0.0
   queue = collections.deque(todo)
   frames = step_time = 0.0
+  halt = False  # after a stop: no new sequence starts, the running ones finish
   with concurrent.futures.ThreadPoolExecutor(max(2, min(batch_size, 8))) as pool:
-    batch = _Batch(engine, batch_size, pool)
+    batch = _Batch(engine, batch_size, pool, (on_bad_frame, max_bad_frames))
     while True:
       for i in range(batch_size):
-        while batch.slots[i] is None and queue:
-          slot = batch.start(i, queue.popleft())
-          if len(slot.seq) == 1:
-            _finish(folder, slot, report)
-            batch.slots[i] = None
+        while batch.slots[i] is None and queue and not halt:
+          started = _start(batch, i, queue.popleft(), folder, report)
+          halt = not started and on_bad_frame == 'stop'
       active = sum(s is not None for s in batch.slots)
       if not active:
         break
-      step_time += batch.step()
-      frames += active
+      elapsed, tracked = batch.step()
+      step_time += elapsed
+      frames += tracked
       for i, slot in enumerate(batch.slots):
-        if slot is not None and slot.index == len(slot.seq):
+        if slot is not None and slot.stopped:
+          _fail(slot.seq, slot.bad.stop_reason(), report)
+          batch.slots[i] = None
+          halt = True
+        elif slot is not None and slot.index == len(slot.seq):
           _finish(folder, slot, report)
           batch.slots[i] = None
           done = len(report['sequences'])
@@ -276,3 +307,17 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
   inits = [r['init_s'] for r in report['sequences'].values()]
   report['init_s'] = float(np.mean(inits)) if inits else None
   return report
+
+
+def _start(batch: _Batch, i: int, seq, folder, report: dict) -> bool:
+  """Starts ``seq`` in slot i; False when its first frame is unreadable (the initial box
+  refers to it: the sequence fails).  A one-frame sequence is finished at once."""
+  try:
+    slot = batch.start(i, seq)
+  except FrameReadError as e:
+    _fail(seq, f'{e}: the initial box refers to it', report)
+    return False
+  if len(slot.seq) == 1:
+    _finish(folder, slot, report)
+    batch.slots[i] = None
+  return True

@@ -5,8 +5,15 @@
 
 Writes ``<out>/boxes.txt`` (``frame,x,y,w,h,score`` per frame; frame 0 is the
 given box with score 1) and ``<out>/tracked.mp4`` (mp4v; box, score, frame
-index and description drawn).  ``<out>`` defaults to
-``WORKDIR/track/<video name>``.  Weights as ``--mode=evaluate``.
+index and description drawn), both frame by frame, so a run that ends early
+keeps what it tracked.  ``<out>`` defaults to ``WORKDIR/track/<video name>``.
+Weights as ``--mode=evaluate``.
+
+An unreadable frame of a folder (`cost_jax.tracking.bad_frames`) gets the last
+box (score 0) and a grey frame in the video, and is listed in
+``<out>/bad_frames.txt`` (``frame,path``); the run goes on, or stops with
+``--config.track.on_bad_frame=stop`` or past ``track.max_bad_frames``
+(BadFramesError, after the outputs are closed).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import time
 import cv2
 import numpy as np
 
-from cost_jax.evaluation import results_io
+from cost_jax.tracking import bad_frames
 
 __all__ = ['track_video', 'track_from_flags', 'parse_box', 'open_frames', 'VideoOpenError']
 
@@ -46,16 +53,19 @@ def parse_box(text) -> np.ndarray:
 
 
 def open_frames(source: str):
-  """(iterator of RGB uint8 frames, frames per second or None, name) for a video or a folder."""
+  """(iterator of RGB uint8 frames, frames per second or None, name) for a video or a folder.
+
+  An unreadable frame of a folder is yielded as its `bad_frames.FrameReadError`.
+  """
   if not source:
     raise VideoOpenError('--video=PATH is required: a video file or a folder of frames')
   if os.path.isdir(source):
     from input_pipeline.readers.frames import list_frames
-    from cost_jax.tracking.runner import read_frame
     paths = list_frames(source)
     if not paths:
       raise VideoOpenError(f'frame folder {source} holds no .jpg/.jpeg/.png/.bmp images')
-    return (read_frame(p) for p in paths), None, os.path.basename(os.path.normpath(source))
+    frames = (bad_frames.read_or_error(p) for p in paths)  # unreadable: its FrameReadError
+    return frames, None, os.path.basename(os.path.normpath(source))
   if not os.path.isfile(source):
     raise VideoOpenError(f'video {source} does not exist')
   capture = cv2.VideoCapture(source)
@@ -94,18 +104,59 @@ def annotate(frame_rgb, box, score, index: int, description: str) -> np.ndarray:
   return image
 
 
-def _write_boxes(path, boxes, scores) -> None:
-  rows = [f'{i},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{s:.4f}'
-          for i, (b, s) in enumerate(zip(boxes, scores))]
-  results_io.atomic_write_text(path, '# frame,x,y,w,h,score\n' + '\n'.join(rows) + '\n')
+class _Outputs:
+  """boxes.txt, bad_frames.txt and tracked.mp4 of one run, written frame by frame."""
+
+  def __init__(self, out_dir, fps, description: str):
+    self.out_dir, self.fps, self.description = out_dir, fps or 30.0, description
+    self.video_path = os.path.join(out_dir, 'tracked.mp4')
+    self.writer = self.size = None
+    self.count = 0
+    os.makedirs(out_dir, exist_ok=True)
+    self.boxes = open(os.path.join(out_dir, 'boxes.txt'), 'w', encoding='utf-8')
+    self.boxes.write('# frame,x,y,w,h,score\n')
+    self.bad_path = os.path.join(out_dir, 'bad_frames.txt')
+    if os.path.exists(self.bad_path):  # from an earlier run of this folder
+      os.remove(self.bad_path)
+
+  def add(self, frame_rgb, box, score: float, error=None) -> None:
+    """Writes frame ``self.count``: its box, and the annotated frame (grey if ``error``)."""
+    if self.writer is None:
+      self.size = (frame_rgb.shape[1], frame_rgb.shape[0])
+      self.writer = cv2.VideoWriter(self.video_path, cv2.VideoWriter_fourcc(*'mp4v'),
+                                    self.fps, self.size)
+      if not self.writer.isOpened():
+        raise OSError(f'cannot write video {self.video_path} (OpenCV without an mp4v '
+                      'encoder?)')
+    if error is not None:
+      frame_rgb = np.full((self.size[1], self.size[0], 3), 64, np.uint8)
+      with open(self.bad_path, 'a', encoding='utf-8') as f:
+        f.write(bad_frames.line(self.count, error.path))
+    b = box
+    self.boxes.write(f'{self.count},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{score:.4f}\n')
+    self.boxes.flush()
+    text = self.description if error is None else 'unreadable frame: last box carried over'
+    image = annotate(frame_rgb, box, score, self.count, text)
+    self.writer.write(image if image.shape[1::-1] == self.size else cv2.resize(image, self.size))
+    self.count += 1
+
+  def close(self) -> None:
+    """Finalises the video and closes boxes.txt (also after an error)."""
+    self.boxes.close()
+    if self.writer is not None:
+      self.writer.release()
 
 
 def track_video(config, workdir, video, box, description: str = '', out_dir=None, *,
                 tracker=None) -> dict:
   """Tracks ``box`` through ``video``; writes boxes.txt and tracked.mp4; returns a summary.
 
-  ``tracker`` (a `Tracker`) overrides loading weights from ``workdir``.
+  ``tracker`` (a `Tracker`) overrides loading weights from ``workdir``.  The
+  summary's 'bad_frames' lists the unreadable frames as (index, path); a run
+  stopped by them raises `bad_frames.BadFramesError` (its ``summary``
+  attribute holds the summary) once the outputs are complete.
   """
+  bad = bad_frames.BadFrames.from_config(config, f'video {video}')
   frames, fps, name = open_frames(video)
   box = parse_box(box) if isinstance(box, str) else np.asarray(box, np.float64)
   out_dir = out_dir or os.path.join(os.fspath(workdir), 'track', name)
@@ -113,37 +164,54 @@ def track_video(config, workdir, video, box, description: str = '', out_dir=None
     from cost_jax.tracking.tracker import Tracker, load_weights
     variables, info = load_weights(config, workdir)
     tracker = Tracker(config, variables, weights_info=info)
-  os.makedirs(out_dir, exist_ok=True)
-  video_path = os.path.join(out_dir, 'tracked.mp4')
-  boxes, scores, times, writer, size = [], [], [], None, None
-  try:
-    for index, frame in enumerate(frames):
-      if index == 0:
-        tracker.initialize(frame, box, description)
-        out_box, score = tracker.state_box, 1.0
-        size = (frame.shape[1], frame.shape[0])
-        writer = cv2.VideoWriter(video_path, cv2.VideoWriter_fourcc(*'mp4v'), fps or 30.0, size)
-        if not writer.isOpened():
-          raise OSError(f'cannot write video {video_path} (OpenCV without an mp4v encoder?)')
-      else:
-        t0 = time.perf_counter()
-        out_box, score = tracker.track(frame)
-        times.append(time.perf_counter() - t0)
-      boxes.append(out_box)
-      scores.append(score)
-      image = annotate(frame, out_box, score, index, description)
-      writer.write(image if image.shape[1::-1] == size else cv2.resize(image, size))
-  finally:
-    if writer is not None:
-      writer.release()
-  if not boxes:
+  first = next(frames, None)
+  if first is None:
     raise VideoOpenError(f'video {video} has no frames')
-  _write_boxes(os.path.join(out_dir, 'boxes.txt'), boxes, scores)
-  summary = {'frames': len(boxes), 'out_dir': out_dir, 'video': video_path,
+  if isinstance(first, bad_frames.FrameReadError):
+    raise bad_frames.FrameReadError(f'{first}: the first frame must be readable, --box refers '
+                                    'to it. Fix: replace it, or remove it and give the box in '
+                                    'the next frame', first.path)
+  tracker.initialize(first, box, description)
+  outputs = _Outputs(out_dir, fps, description)
+  times, stop = [], None
+  try:
+    outputs.add(first, tracker.state_box, 1.0)
+    for frame in frames:
+      if isinstance(frame, bad_frames.FrameReadError):
+        must_stop = bad.add(outputs.count, frame)
+        outputs.add(None, tracker.state_box, 0.0, frame)
+        if must_stop:
+          stop = bad.stop_reason()
+          break
+        continue
+      t0 = time.perf_counter()
+      out_box, score = tracker.track(frame)
+      times.append(time.perf_counter() - t0)
+      outputs.add(frame, out_box, score)
+  finally:
+    outputs.close()
+  summary = _summary(outputs, times, bad)
+  if stop is not None:
+    error = bad_frames.BadFramesError(
+        f'{stop}; the {outputs.count} frames up to and including it are in {summary["boxes"]} and '
+        f'{outputs.video_path}. Fix: replace the frame, or pass '
+        '--config.track.on_bad_frame=skip (and a larger --config.track.max_bad_frames) to '
+        'carry the last box over unreadable frames')
+    error.summary = summary
+    raise error
+  return summary
+
+
+def _summary(outputs: _Outputs, times, bad) -> dict:
+  summary = {'frames': outputs.count, 'out_dir': outputs.out_dir, 'video': outputs.video_path,
+             'boxes': os.path.join(outputs.out_dir, 'boxes.txt'),
+             'bad_frames': list(bad.frames),
              'first_step_s': times[0] if times else None,  # includes compilation
              'fps': (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None}
-  logging.info('tracked %d frames of %s at %s frames/s -> %s', len(boxes), video,
-               'n/a' if summary['fps'] is None else f'{summary["fps"]:.1f}', out_dir)
+  logging.info('tracked %d frames of %s at %s frames/s -> %s', outputs.count, bad.name,
+               'n/a' if summary['fps'] is None else f'{summary["fps"]:.1f}', outputs.out_dir)
+  if bad.frames:
+    logging.warning('%s', bad.summary())
   return summary
 
 
@@ -152,6 +220,8 @@ def track_from_flags(config, workdir) -> dict:
   from absl import flags
   f = flags.FLAGS
   summary = track_video(config, workdir, f.video, parse_box(f.box), f.description, f.out or None)
-  print(f'{summary["frames"]} frames; boxes: {os.path.join(summary["out_dir"], "boxes.txt")}; '
-        f'video: {summary["video"]}')
+  print(f'{summary["frames"]} frames; boxes: {summary["boxes"]}; video: {summary["video"]}')
+  if summary['bad_frames']:
+    print(f'{bad_frames.listing(summary["bad_frames"])}; all in '
+          f'{os.path.join(summary["out_dir"], "bad_frames.txt")}')
   return summary
