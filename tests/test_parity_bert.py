@@ -1,7 +1,8 @@
 """The real bundled MiniLM: our converter + JAX BERT vs transformers.BertModel.
 
 Layer-averaged features (the paper's F0^l, padded tokens zeroed) on real
-descriptions of different lengths (so padding is exercised): <= 1e-5.
+descriptions of different lengths (so padding is exercised), within RTOL
+of the features' scale.
 """
 
 import numpy as np
@@ -18,6 +19,12 @@ from cost_jax import text as text_lib  # noqa: E402
 from cost_jax.convert import commands  # noqa: E402
 from cost_jax.models import factory  # noqa: E402
 from torch_reference import parity  # noqa: E402
+from tests import tolerances  # noqa: E402
+
+# JAX and torch sum in other orders (tests/tolerances.py): 6 layers of ~5
+# contractions each (q/k/v, scores, weighted values, output, 2 FFN), <= 1536
+# terms (the FFN); relative to max |reference|.
+RTOL = tolerances.reordered(depth=30, length=1536)  # 1.3e-5
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -64,5 +71,6 @@ def test_minilm_layer_average_matches_transformers(tmp_path):
                  output_hidden_states=True).hidden_states
   want = torch.stack(hidden[1:]).mean(0) * torch.from_numpy(mask)[..., None]
   assert len(hidden) == 7  # embeddings + 6 layers; F0^l averages the 6.
-  parity.diff('MiniLM layer average', ours, want, 1e-5)
+  _, rel = parity.diff('MiniLM layer average', ours, want)
+  assert rel <= RTOL, rel
   assert np.all(np.asarray(ours)[mask == 0] == 0)

@@ -1,9 +1,9 @@
 """Loss and gradient parity on the smoke config: JAX vs torch autograd.
 
 The reference (train mode: BatchNorm on batch statistics, dropout 0) and
-torch_reference/losses.py (written from the paper and the fact sheet) give
-the loss terms and every parameter's gradient; cost_jax.losses and jax.grad
-must agree within 1e-4 relative (figures printed with pytest -s).
+torch_reference/losses.py (written from the paper) give the loss terms and
+every parameter's gradient; cost_jax.losses and jax.grad must agree within
+the float32 bounds below (figures printed with pytest -s).
 """
 
 import dataclasses
@@ -22,8 +22,19 @@ from cost_jax.convert import names  # noqa: E402
 from torch_reference import losses as ref_losses  # noqa: E402
 from torch_reference import parity  # noqa: E402
 from torch_reference.parity import SMALL_BERT, inputs  # noqa: E402
+from tests import tolerances  # noqa: E402
 
-TOL = 1e-4
+# JAX and torch sum in other orders (tests/tolerances.py). The smoke forward
+# pass chains ~41 sums (10 convs, 10 train-mode BatchNorms over 4 x 64 x 64
+# = 16384 terms, input projection, fusion layer and decoder, 3 convs, VLT,
+# head) and the backward pass as many again; relative to each term's or
+# tensor's scale (loss terms floored at 1e-3, gradients at 1e-3 of the
+# largest gradient, for tensors whose true gradient is ~0).
+LOSS_TOL = tolerances.reordered(depth=41, length=16384)  # 4.9e-5
+TOL = tolerances.reordered(depth=82, length=16384)  # 6.9e-5
+# The loss alone on given outputs: ~5 sums (matching, softmax / sigmoid CE,
+# L1, GIoU, means) over <= 4 pairs x 441 cells.
+OUTPUTS_TOL = tolerances.reordered(depth=5, length=4 * 441)  # 5.6e-6
 BATCH = 4
 
 
@@ -107,7 +118,7 @@ def test_loss_and_gradients_match_torch_autograd():
   names_ = ['loss', 'ce', 'l1', 'giou'] + (['coa'] if spec.coa else [])
   for name in names_:
     parity.diff(f'{variant}/loss {name}', terms[name], want_terms[name])
-    assert abs(float(terms[name]) - want_terms[name]) <= TOL * max(
+    assert abs(float(terms[name]) - want_terms[name]) <= LOSS_TOL * max(
         abs(want_terms[name]), 1e-3), name
 
   want = grads_in_jax_layout(torch_grads, grads)
@@ -158,8 +169,9 @@ def test_loss_on_outputs_matches_torch(variant):
   for name in ('loss', 'ce', 'l1', 'giou'):
     value = float(want[name].detach())
     parity.diff(f'{variant}/loss {name}', terms[name], value)
-    assert abs(float(terms[name]) - value) <= TOL * max(abs(value), 1e-3), name
+    assert abs(float(terms[name]) - value) <= OUTPUTS_TOL * max(
+        abs(value), 1e-3), name
   for name, got, ref in (('logits', grads[0], t_logits.grad),
                          ('boxes', grads[1], t_boxes.grad)):
     _, rel = parity.diff(f'{variant}/grad {name}', got, ref)
-    assert rel <= TOL, name
+    assert rel <= OUTPUTS_TOL, name

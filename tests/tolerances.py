@@ -20,7 +20,13 @@ import math
 U = 2.0**-24
 
 
+def roundings(count, scale=1.0):
+  """Bound on |difference| of values of magnitude <= `scale` that carry
+  `count` independent roundings."""
+  return math.sqrt(count) * U * scale
+
+
 def reordered(depth, length, scale=1.0):
   """Bound on |difference| of a chain of `depth` sums of <= `length` terms
   evaluated in two orders, for outputs of magnitude <= `scale`."""
-  return math.sqrt(depth * length) * U * scale
+  return roundings(depth * length, scale)
