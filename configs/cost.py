@@ -62,8 +62,13 @@ def _model(size):
   m.fusion = ml_collections.ConfigDict(dict(
       num_layers=4, num_heads=8, ffn_dim=2048, dropout=0.1))
   m.convs = ml_collections.ConfigDict(dict(num=3, kernel=5))
+  # norm: 'post' = Eqs. 4-5 of the paper. zero_init: each layer's residual
+  # branches (self_attn.out_proj, linear2) start at zero; the paper gives no
+  # initialisation, and with random branches the VLT stalls learning
+  # (docs/design.md, "The VLT's start").
   m.vlt = ml_collections.ConfigDict(dict(
-      num_layers=6, num_heads=8, ffn_dim=2048, dropout=0.1))
+      num_layers=6, num_heads=8, ffn_dim=2048, dropout=0.1, norm='post',
+      zero_init=True))
   m.head = ml_collections.ConfigDict(dict(grid='tokens441', num_layers=3))
   if size == 'demo':  # Sized to train in ~5 minutes on a 2-core CPU.
     m.search_size, m.template_size = 96, 48
@@ -72,6 +77,9 @@ def _model(size):
     m.fusion.update(num_layers=2, num_heads=4, ffn_dim=256)
     m.convs.kernel = 3
     m.vlt.update(num_layers=2, num_heads=4, ffn_dim=256)
+    # The head scores the 6x6 visual tokens at their own footprints: at this
+    # budget the 7x7 token grid learns far slower (docs/RESULTS.md).
+    m.head.grid = 'visual400'
   elif size == 'smoke':
     m.search_size, m.template_size = 128, 64
     m.backbone.blocks, m.backbone.width = (1, 1, 1), 8
@@ -128,6 +136,10 @@ def _data(size):
   d.eval_dataset = 'vlsot500'
   d.eval_split = 'test'
   d.eval_root = ''  # '' = config.data.roots.<eval_dataset> (synthetic: WORKDIR/data).
+  # Held-out videos tracked every config.train.val_every steps ('' = none;
+  # synthetic: WORKDIR/data/synthetic_val); val_dataset '' = eval_dataset.
+  d.val_root = ''
+  d.val_dataset = ''
   d.template_factor = 2.0
   d.search_factor = 4.0
   d.center_jitter = 3.0
@@ -138,12 +150,14 @@ def _data(size):
   d.max_bad_fraction = 0.01  # Fraction of unreadable frames before stopping.
   # Generated under WORKDIR/data when a synthetic root is '' (demo, smoke).
   d.synthetic = ml_collections.ConfigDict(dict(
-      num_train_videos=0, num_test_videos=0, frames=60, seed=0,
-      distractors='mixed', test_distractors='mixed'))
+      num_train_videos=0, num_test_videos=0, num_val_videos=0, frames=60,
+      seed=0, distractors='mixed', test_distractors='mixed', grey_frames=0,
+      grey_fraction=1.0, test_grey_frames=0))
   if size != 'paper':
     d.train_datasets = 'synthetic'
     d.eval_dataset = 'synthetic'
-    d.synthetic.update(num_train_videos=40, num_test_videos=12)
+    d.synthetic.update(num_train_videos=40, num_test_videos=12,
+                       num_val_videos=6)
   if size == 'smoke':
     d.synthetic.update(num_train_videos=4, num_test_videos=2, frames=20)
   return d
@@ -167,6 +181,7 @@ def _train(size):
   o.parallel = 'pmap'  # 'pmap' | 'shard_map'.
   o.on_nan = 'stop'  # 'stop' | 'skip'.
   o.log_every = 50
+  o.val_every = 0  # Track config.data.val_root every N steps (0 = never).
   o.ckpt_every = 1000
   o.keep_ckpts = 3
   o.init_backbone = ''  # Converted ImageNet ResNet-50 (checkpoints/README.md).
@@ -174,7 +189,7 @@ def _train(size):
   o.init_transt = ''  # Converted TransT checkpoint (visual branch).
   if size == 'demo':
     o.batch_size, o.num_epochs, o.pairs_per_epoch = 16, 1, 16 * 450
-    o.log_every, o.ckpt_every = 25, 150
+    o.log_every, o.ckpt_every, o.val_every = 25, 150, 75
     o.lr, o.backbone_lr = 3e-4, 3e-4
     o.frozen = 'text'  # The bundled MiniLM stays as pretrained (CPU budget).
   elif size == 'smoke':

@@ -15,24 +15,33 @@ SYNTHETIC = 'synthetic'
 
 
 def synthetic_root(config, workdir, split):
-  """The synthetic 'train' or held-out 'test' set, generated once if needed.
+  """The synthetic 'train', held-out 'test' or 'val' set, generated once.
 
-  Roots: config.data.roots.synthetic (train) / config.data.eval_root (test),
-  else WORKDIR/data/synthetic_{train,test}. Test videos use seed + 1000 and
-  config.data.synthetic.test_distractors.
+  Roots: config.data.roots.synthetic (train) / eval_root (test) / val_root
+  (val), else WORKDIR/data/synthetic_{train,test,val}. Test videos use
+  seed + 1000, validation videos seed + 2000; both use
+  config.data.synthetic.test_distractors and test_grey_frames.
   """
   from input_pipeline import synthetic
   s = config.data.synthetic
   if split == 'train':
-    root, count, seed, distractors = (config.data.roots.synthetic,
-                                      s.num_train_videos, s.seed, s.distractors)
+    root, count, seed, distractors, grey = (
+        config.data.roots.synthetic, s.num_train_videos, s.seed, s.distractors,
+        s.get('grey_frames', 0))
   else:
-    root, count, seed, distractors = (config.data.eval_root, s.num_test_videos,
-                                      s.seed + 1000, s.test_distractors)
+    root, count, offset = {
+        'test': (config.data.eval_root, s.num_test_videos, 1000),
+        'val': (config.data.get('val_root', ''), s.get('num_val_videos', 0),
+                2000)}[split]
+    seed, distractors, grey = (s.seed + offset, s.test_distractors,
+                               s.get('test_grey_frames', 0))
   root = root or os.path.join(workdir, 'data', f'synthetic_{split}')
   start = time.time()
   names = synthetic.generate(root, 'vlsot500', max(int(count), 1), int(seed),
-                             frames=int(s.frames), distractors=distractors)
+                             frames=int(s.frames), distractors=distractors,
+                             grey_frames=int(grey),
+                             grey_fraction=float(s.get('grey_fraction', 1.0))
+                             if split == 'train' else 1.0)
   logging.info('Synthetic %s set %s: %d videos (%.1fs).', split, root,
                len(names), time.time() - start)
   return root
@@ -51,6 +60,9 @@ def resolve_data(config, workdir):
     config.data.roots.synthetic = synthetic_root(config, workdir, 'train')
   if config.data.eval_dataset == SYNTHETIC:
     config.data.eval_root = synthetic_root(config, workdir, 'test')
+    if (config.data.synthetic.get('num_val_videos', 0) > 0 and
+        config.train.get('val_every', 0) > 0):
+      config.data.val_root = synthetic_root(config, workdir, 'val')
 
 
 def train_then_evaluate(config, workdir):

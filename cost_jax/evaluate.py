@@ -10,7 +10,8 @@ to ``WORKDIR/data/synthetic_test`` and is generated there if missing.
 Output under ``WORKDIR/eval/<dataset>-<split>/``: raw results
 ``results/<tracker>/<seq>.txt`` (+ ``_time.txt``) for the model
 (``config.track.tracker_name``) and a ``static`` baseline (the initial box
-held on every frame), then ``metrics.json``, the table (``table.txt``), PNG
+held on every frame) and an ``ncc`` classical baseline (first-frame
+template matching, cost_jax.tracking.ncc), then ``metrics.json``, the table (``table.txt``), PNG
 plots and ``speed.json``.  Re-running tracks only the missing sequences.
 
 Unreadable frames (``config.track.on_bad_frame`` / ``max_bad_frames``, see
@@ -26,14 +27,16 @@ import json
 import logging
 import os
 
+import cv2
 import numpy as np
 
 from cost_jax.evaluation import results_io
 
 __all__ = ['evaluate', 'dataset_root', 'synthetic_test_root', 'fingerprint', 'write_static',
-           'STATIC_NAME']
+           'write_ncc', 'STATIC_NAME', 'NCC_NAME']
 
 STATIC_NAME = 'static'
+NCC_NAME = 'ncc'  # cost_jax.tracking.ncc.NAME
 
 
 def synthetic_test_root(config, workdir) -> str:
@@ -79,6 +82,23 @@ def write_static(sequences, results_dir) -> list:
   return [s.name for s in todo]
 
 
+def write_ncc(sequences, results_dir) -> list:
+  """The ``ncc`` classical baseline (cost_jax.tracking.ncc): a template
+  matcher that learns nothing.  Returns the newly tracked sequences."""
+  from cost_jax.tracking import ncc, runner
+
+  def read(path):
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+  folder = runner.check_manifest(results_dir, ncc.NAME, {'tracker': ncc.DESCRIPTION})
+  todo = runner.pending_sequences(folder, sequences)
+  for seq in todo:
+    boxes, times = ncc.track_paths(seq.frames, seq.init_box, read)
+    results_io.write_sequence_results(results_dir, ncc.NAME, seq.name, boxes, times)
+  return [s.name for s in todo]
+
+
 def _out_dir(config, workdir) -> str:
   tag = f'{config.data.eval_dataset}-{config.data.eval_split}'
   return os.path.join(os.fspath(workdir), 'eval', tag)
@@ -113,13 +133,17 @@ def evaluate(config, workdir) -> dict:
                'n/a' if report['fps'] is None else f'{report["fps"]:.1f}',
                report['compile_s'])
   write_static(sequences, results_dir)
+  write_ncc(sequences, results_dir)
   boxes, times = {}, {}
-  for tracker in (tracker_name, STATIC_NAME):
+  for tracker in (tracker_name, NCC_NAME, STATIC_NAME):
     boxes[tracker], times[tracker] = results_io.load_tracker_results(
         os.path.join(results_dir, tracker), sequences)
   protocol = config.track.protocol or analyze.DEFAULT_PROTOCOL.get(name, 'pytracking')
   metrics = analyze.analyze(sequences, boxes, protocol, out_dir,
-                            times_by_tracker={tracker_name: times[tracker_name]},
+                            times_by_tracker={t: times[t] for t in (tracker_name, NCC_NAME)},
+                            timing_by_tracker={
+                                t: results_io.read_timing(os.path.join(results_dir, t))
+                                for t in (tracker_name, NCC_NAME)},
                             title=f'{name} ({config.data.eval_split})')
   results_io.atomic_write_text(os.path.join(out_dir, 'table.txt'), metrics['table'] + '\n')
   results_io.atomic_write_text(os.path.join(out_dir, 'speed.json'),

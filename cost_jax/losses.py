@@ -164,6 +164,48 @@ def coa_terms(vis, text, text_ids, temperature, exclude_positive=True,
   return jnp.sum(per_anchor * has_terms), jnp.sum(has_terms)
 
 
+# --- diagnostics (no gradient) ----------------------------------------------
+def target_scores(logits):
+  """A per-candidate score that is monotone in the target probability."""
+  if logits.ndim == 3:  # TransT: softmax over (target, background).
+    return logits[..., 0] - logits[..., 1]
+  return logits
+
+
+def top1_terms(logits, pred_boxes, target_boxes, labels, visible):
+  """Sums over visible samples of the top-1 hit and the top-1 IoU.
+
+  Top-1 is the candidate the tracker would pick before its window: hit = it
+  is a positive cell; IoU = overlap of its box with the ground truth.
+  """
+  top = jnp.argmax(target_scores(logits), axis=1)
+  hit = jnp.take_along_axis(labels, top[:, None], axis=1)[:, 0]
+  box = jnp.take_along_axis(pred_boxes, top[:, None, None], axis=1)[:, 0]
+  iou, _ = box_ops.iou_and_union(box_ops.cxcywh_to_xyxy(box),
+                                 box_ops.cxcywh_to_xyxy(target_boxes))
+  vis = visible.astype(jnp.float32)
+  return {'top1_hit': jnp.sum(hit * vis), 'top1_iou': jnp.sum(iou * vis)}
+
+
+def constant_ce(labels, neg_weight, axis_name=None):
+  """Weighted CE of the best constant predictor for these labels.
+
+  With P positives (weight 1) and N negatives (weight w), a constant
+  probability p minimises -(P log p + w N log(1 - p)) / (P + w N) at
+  p* = P / (P + w N). The classifier has learnt something about the image
+  only once its `ce` is below this value. Global over the named axis.
+  """
+  pos = jnp.sum(labels)
+  neg = jnp.sum(1.0 - labels)
+  if axis_name is not None:
+    pos, neg = lax.psum(pos, axis_name), lax.psum(neg, axis_name)
+  total = pos + neg_weight * neg
+  p = pos / jnp.maximum(total, 1e-12)
+  xlogy = lambda a, b: jnp.where(a > 0, a * jnp.log(jnp.maximum(b, 1e-12)), 0.)
+  return -(xlogy(pos, p) + xlogy(neg_weight * neg, 1.0 - p)) / jnp.maximum(
+      total, 1e-12)
+
+
 # --- total -------------------------------------------------------------------
 def shared_denominator(local_den, axis_name, minimum):
   """max(global denominator, minimum) / number of replicas (see module doc)."""
@@ -181,8 +223,9 @@ def compute_losses(outputs, batch, spec, loss_config, axis_name=None):
   'coa_text' when spec.coa). batch: 'search_box' (B, 4) crop-normalised
   cxcywh, 'visible' (B,), 'text_ids' (B, T). Returns 'loss' =
   coa_weight * coa + reg + ce_weight * ce with reg = l1_weight * l1 +
-  giou_weight * giou, each term, 'iou' (mean IoU of the positives' boxes) and
-  'num_pos' (positives per pair).
+  giou_weight * giou, each term, 'iou' (mean IoU of the positives' boxes),
+  'num_pos' (positives per pair) and the diagnostics 'ce_const' (`ce` of the
+  best constant predictor), 'top1_hit' and 'top1_iou' (over visible pairs).
   """
   lc = loss_config
   visible = batch['visible'].astype(bool)
@@ -207,4 +250,11 @@ def compute_losses(outputs, batch, spec, loss_config, axis_name=None):
   terms['loss'] = (lc.coa_weight * terms['coa'] + terms['reg'] +
                    lc.ce_weight * terms['ce'])
   terms['num_pos'] = num_pos / visible.shape[0]
+  top1, num_vis = top1_terms(
+      lax.stop_gradient(outputs['logits']),
+      lax.stop_gradient(outputs['boxes'].astype(jnp.float32)), target,
+      labels, visible), jnp.sum(visible.astype(jnp.float32))
+  vis_den = shared_denominator(num_vis, axis_name, 1.0)
+  terms.update({k: v / vis_den for k, v in top1.items()})
+  terms['ce_const'] = constant_ce(labels, lc.neg_weight, axis_name)
   return terms

@@ -26,11 +26,15 @@ import numpy as np
 from cost_jax import checkpointing
 from cost_jax import optim
 from cost_jax import train_step
+from cost_jax import validation
 from cost_jax.models import factory
 
 ON_NAN = ('stop', 'skip')
 # Terms shown on stdout, in this order (every metric goes to the writers).
-SHOWN = ('loss', 'coa', 'reg', 'ce', 'l1', 'giou', 'iou')
+# `ce_const` is the `ce` of the best constant predictor for the same labels;
+# top1_hit / top1_iou score the candidate the tracker would pick.
+SHOWN = ('loss', 'coa', 'reg', 'ce', 'ce_const', 'l1', 'giou', 'top1_hit',
+         'top1_iou')
 # '0' disables TensorBoard event files (metrics.jsonl is always written).
 TENSORBOARD_ENV = 'COST_JAX_TENSORBOARD'
 
@@ -174,7 +178,8 @@ class ProgressLog:
 
 
 def save_loss_curve(jsonl_path, png_path):
-  """Plots every loss term of metrics.jsonl against the step (Agg PNG)."""
+  """Plots every loss term of metrics.jsonl against the step (Agg PNG), and
+  the validation AUC with its baselines on a second axis when logged."""
   jsonl_path, png_path = epath.Path(jsonl_path), epath.Path(png_path)
   if not jsonl_path.exists():
     return None
@@ -193,11 +198,61 @@ def save_loss_curve(jsonl_path, png_path):
   ax.set_xlabel('step')
   ax.set_ylabel('loss')
   ax.grid(True, alpha=0.3)
-  ax.legend()
+  ax.legend(loc='upper left')
+  _plot_validation(ax, rows, steps)
   with png_path.open('wb') as f:
     fig.savefig(f, format='png', dpi=100, bbox_inches='tight')
   plt.close(fig)
   return png_path
+
+
+def _plot_validation(ax, rows, steps):
+  """Validation AUC (and the static / NCC baselines) on a right-hand axis."""
+  val = [s for s in steps if 'val_auc' in rows[s]]
+  if not val:
+    return
+  right = ax.twinx()
+  right.plot(val, [rows[s]['val_auc'] for s in val], 'k-o', markersize=3,
+             label='validation AUC')
+  for name, style in (('ncc', 'r--'), ('static', 'b:')):
+    key = f'val_auc_{name}'
+    if key in rows[val[-1]]:
+      right.axhline(rows[val[-1]][key], color=style[0], linestyle=style[1:],
+                    label=f'{name} AUC')
+  right.set_ylabel('validation AUC (%)')
+  right.legend(loc='upper right')
+
+
+# --- validation --------------------------------------------------------------
+def make_validator(config):
+  """A `cost_jax.validation.Validator` on config.data.val_root (process 0,
+  when config.train.val_every > 0), else None."""
+  root = config.data.get('val_root', '')
+  if not root or config.train.get('val_every', 0) <= 0:
+    return None
+  if jax.process_index() != 0:
+    return None
+  # Lazy: the readers are part of the input pipeline package.
+  from input_pipeline.readers import load_dataset  # pylint: disable=g-import-not-at-top
+  name = config.data.get('val_dataset', '') or config.data.eval_dataset
+  sequences = load_dataset(name, root, config.data.eval_split)
+  return validation.Validator(config, sequences)
+
+
+def host_variables(state):
+  """params + batch_stats of a replicated state as host numpy."""
+  take = lambda x: np.asarray(x.addressable_data(0))
+  return {'params': jax.tree.map(take, state['params']),
+          'batch_stats': jax.tree.map(take, state['batch_stats'])}
+
+
+def run_validation(validator, state, done, writer):
+  scores = validator(host_variables(state))
+  writer.write(done, scores)
+  print(f'validation at step {done}: AUC {scores["val_auc"]:.1f} '
+        f'P@20 {scores["val_p20"]:.1f} (NCC {scores["val_auc_ncc"]:.1f}, '
+        f'static {scores["val_auc_static"]:.1f}; {scores["val_s"]:.1f} s)',
+        flush=True)
 
 
 # --- signals -----------------------------------------------------------------
@@ -293,6 +348,8 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   writer = MetricWriter(workdir, is_chief)
   progress = ProgressLog(writer, config, setup.schedules, num_steps, start,
                          is_chief)
+  validator = make_validator(config)
+  val_every = config.train.get('val_every', 0)
   batches = iter(batch_iterator_fn(config, jax.process_index(),
                                    jax.process_count(), start))
   state = runner.put_state(state)
@@ -318,6 +375,8 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
         pending = []
       if log_now:
         progress.log(done)
+      if validator and (done % val_every == 0 or done == num_steps):
+        run_validation(validator, state, done, writer)
       if save_now or stopping:
         ckpts.save(done, state, force=True)
       if stopping:

@@ -79,7 +79,7 @@ def draw_object(frame: np.ndarray, track: Track, t: int, blur: bool) -> None:
         acc += mask
     alpha = (acc / (255.0 * len(polys)))[..., None]
     roi = frame[y0:y1, x0:x1]
-    roi += (np.asarray(track.bgr, np.float32) - roi) * alpha
+    roi += (np.asarray(track.bgr_at(t), np.float32) - roi) * alpha
 
 
 def draw_occluder(frame: np.ndarray, rect: np.ndarray, colour: tuple[float, ...]) -> None:

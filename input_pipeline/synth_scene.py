@@ -20,7 +20,8 @@ COLOURS = {  # BGR, saturated so that colour is what tells objects apart
     'cyan': (230, 230, 40), 'pink': (200, 150, 255), 'white': (245, 245, 245),
 }
 DIRECTIONS = {'left': (-1.0, 0.0), 'right': (1.0, 0.0), 'up': (0.0, -1.0), 'down': (0.0, 1.0)}
-DISTRACTOR_MODES = ('color', 'shape', 'mixed', 'none')
+DISTRACTOR_MODES = ('color', 'shape', 'mixed', 'none', 'language')
+GREY = (128, 128, 128)  # BGR of a target whose colour is not shown yet
 CAMERA_MARGIN = 48  # background border (px) the camera pans over
 
 
@@ -41,6 +42,13 @@ class SynthOptions:
     camera_jump_prob: float = 0.3
     rotation_prob: float = 0.3
     illumination_prob: float = 0.25
+    # The target is drawn grey in its first `grey_frames` frames (in a
+    # `grey_fraction` of the videos): the template then shows its shape but
+    # not its colour, which only the description names. 'language' mode
+    # (colour distractors, all of the target's shape) grey-starts every video,
+    # for at least one frame.
+    grey_frames: int = 0
+    grey_fraction: float = 1.0
 
     def __post_init__(self):
         if self.distractors not in DISTRACTOR_MODES:
@@ -63,10 +71,14 @@ class Track:
     centres: np.ndarray
     sizes: np.ndarray
     angles: np.ndarray
+    grey_until: int = 0  # frames [0, grey_until) are drawn grey
 
     @property
     def bgr(self) -> tuple[int, int, int]:
         return COLOURS[self.colour]
+
+    def bgr_at(self, t: int) -> tuple[int, int, int]:
+        return GREY if t < self.grey_until else self.bgr
 
 
 @dataclasses.dataclass
@@ -166,7 +178,10 @@ def _appearances(rng, mode: str, count: int) -> tuple[tuple[str, str], list[tupl
         return target, []
     others = []
     for _ in range(count):
-        kind = mode if mode != 'mixed' else ('color', 'shape')[rng.integers(2)]
+        if mode == 'mixed':
+            kind = ('color', 'shape')[rng.integers(2)]
+        else:
+            kind = 'color' if mode == 'language' else mode
         if kind == 'color':
             choices = [c for c in colours if c != target[1]]
             others.append((target[0], choices[rng.integers(len(choices))]))
@@ -279,9 +294,19 @@ def sample_scene(rng: np.random.Generator, opts: SynthOptions, high_speed: bool)
     gain = np.ones(opts.frames)
     if rng.random() < opts.illumination_prob:
         gain = 1 + 0.3 * np.sin(np.linspace(0, rng.uniform(2, 6), opts.frames))
+    target.grey_until = _grey_frames(rng, opts)
     return Scene(opts.width, opts.height, target, distractors, camera, occluder, gain, high_speed,
                  direction, describe(rng, target, direction, high_speed),
                  int(rng.integers(2**31)), jumps, rotates)
+
+
+def _grey_frames(rng, opts: SynthOptions) -> int:
+    """How many first frames show the target grey (draws only when enabled, so the
+    other modes keep their random streams)."""
+    frames = max(opts.grey_frames, 1) if opts.distractors == 'language' else opts.grey_frames
+    if frames <= 0:
+        return 0
+    return frames if rng.random() < opts.grey_fraction else 0
 
 
 def annotate(scene: Scene) -> dict[str, np.ndarray]:

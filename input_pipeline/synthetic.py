@@ -5,7 +5,9 @@
 Each video has a small target (≈5-25 px) of a simple shape and colour,
 look-alike distractors that differ from it in colour OR shape (`--distractors
 color` keeps the target's shape for all of them, so only the colour word tells
-them apart), a textured background panned by the camera, clutter, an optional
+them apart; `--distractors language` also draws the target grey in its first
+frame(s), so the template shows its shape but not its colour and only the
+description tells it from its look-alikes), a textured background panned by the camera, clutter, an optional
 occluder passing over the target and an optional stretch out of view (absent
 frames), and a description such as "the red triangle moving left".  A
 `--high_speed_fraction` of the videos move at 2-5 target sizes per frame with
@@ -33,7 +35,7 @@ import numpy as np
 
 from input_pipeline.stats import relative_speed
 from input_pipeline.synth_render import render_frames
-from input_pipeline.synth_scene import Scene, SynthOptions, annotate, attribute_vector, sample_scene
+from input_pipeline.synth_scene import DISTRACTOR_MODES, Scene, SynthOptions, annotate, attribute_vector, sample_scene
 
 __all__ = ['generate', 'write_video', 'make_scene', 'video_names', 'LAYOUTS', 'SynthOptions', 'main']
 
@@ -122,8 +124,13 @@ def write_video(out_dir: str, layout: str, name: str, scene: Scene, quality: int
 
 
 def _params(layout, num_videos, seed, opts, high_speed_fraction, test_fraction, quality) -> dict:
+    options = dataclasses.asdict(opts)
+    if not opts.grey_frames and opts.distractors != 'language':
+        # Sets made before grey starts existed keep their marker (no regeneration).
+        for key in ('grey_frames', 'grey_fraction'):
+            options.pop(key)
     return {'version': VERSION, 'layout': layout, 'num_videos': num_videos, 'seed': seed,
-            'options': dataclasses.asdict(opts), 'high_speed_fraction': high_speed_fraction,
+            'options': options, 'high_speed_fraction': high_speed_fraction,
             'test_fraction': test_fraction, 'quality': quality}
 
 
@@ -216,7 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--frames', type=int, default=60)
     parser.add_argument('--size', type=_size, default=(320, 240), help='WxH, e.g. 320x240')
-    parser.add_argument('--distractors', default='mixed', choices=('color', 'shape', 'mixed', 'none'))
+    parser.add_argument('--distractors', default='mixed', choices=DISTRACTOR_MODES)
+    parser.add_argument('--grey_frames', type=int, default=0,
+                        help='the target is grey in its first N frames')
     parser.add_argument('--high_speed_fraction', type=float, default=0.3)
     parser.add_argument('--test_fraction', type=float, default=0.2, help='LaSOT layout split')
     parser.add_argument('--quality', type=int, default=90, help='JPEG quality')
@@ -227,7 +236,7 @@ def main(argv=None) -> int:
                      size=args.size, distractors=args.distractors,
                      high_speed_fraction=args.high_speed_fraction,
                      test_fraction=args.test_fraction, quality=args.quality,
-                     workers=args.workers, force=args.force)
+                     workers=args.workers, force=args.force, grey_frames=args.grey_frames)
     print(f'{len(names)} videos in {args.out} ({args.layout} layout)')
     return 0
 

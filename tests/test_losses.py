@@ -186,3 +186,56 @@ def test_infonce_global_negatives_over_devices_equal_one_device():
                         axis_name='data')(split(vis), split(text), split(ids))
   # Each replica holds its share as a local mean; their mean is the value.
   assert float(jnp.mean(per_device)) == pytest.approx(float(single), rel=1e-6)
+
+
+# --- diagnostics ---------------------------------------------------------------
+def test_constant_predictor_ce_by_hand():
+  # P = 2 positives, N = 6 negatives of weight 0.5: total weight 5,
+  # p* = 2 / 5 = 0.4, ce* = -(2 ln 0.4 + 3 ln 0.6) / 5.
+  labels = jnp.asarray([[1., 0., 0., 0.], [1., 0., 0., 0.]])
+  expected = -(2 * math.log(0.4) + 3 * math.log(0.6)) / 5
+  assert float(losses.constant_ce(labels, 0.5)) == pytest.approx(
+      expected, rel=1e-6)
+  # It is the minimum of the weighted CE over constant logits.
+  best = math.log(0.4 / 0.6)
+  for logit in (best, best - 0.3, best + 0.3):
+    num, den = losses.classification_terms(jnp.full((2, 4), logit), labels,
+                                           0.5)
+    assert float(num / den) >= expected - 1e-6
+  num, den = losses.classification_terms(jnp.full((2, 4), best), labels, 0.5)
+  assert float(num / den) == pytest.approx(expected, rel=1e-6)
+
+
+def test_top1_hit_and_iou_by_hand():
+  # Sample 0 picks candidate 1 (a positive) whose box is the target shifted
+  # by half its width: IoU = 0.5 * 0.2 * 0.2 / (1.5 * 0.04) = 1 / 3.
+  # Sample 1 picks candidate 0 (a negative) whose box equals its target.
+  # Sample 2 is absent and does not count.
+  logits = jnp.asarray([[0., 2., 1.], [3., 0., 0.], [0., 0., 9.]])
+  target = jnp.asarray([[0.5, 0.5, 0.2, 0.2], [0.3, 0.3, 0.1, 0.1],
+                        [0.5, 0.5, 0.2, 0.2]])
+  boxes = jnp.tile(target[:, None, :], (1, 3, 1))
+  boxes = boxes.at[0, 1].set(jnp.asarray([0.6, 0.5, 0.2, 0.2]))
+  labels = jnp.asarray([[0., 1., 0.], [0., 1., 0.], [0., 0., 0.]])
+  visible = jnp.asarray([True, True, False])
+  sums = losses.top1_terms(logits, boxes, target, labels, visible)
+  assert float(sums['top1_hit']) == pytest.approx(1.0)
+  assert float(sums['top1_iou']) == pytest.approx(1 / 3 + 1.0, rel=1e-6)
+  # TransT's 2-class logits pick by the target-class margin.
+  two = jnp.stack([logits, jnp.zeros_like(logits)], axis=-1)
+  assert float(losses.top1_terms(two, boxes, target, labels, visible)[
+      'top1_hit']) == pytest.approx(1.0)
+
+
+def test_compute_losses_reports_diagnostics():
+  logits = jnp.asarray([[0.3] * 121])
+  box = jnp.asarray([[0.5, 0.5, 0.1, 0.1]])
+  batch = {'search_box': box, 'visible': jnp.asarray([True]),
+           'text_ids': jnp.ones((1, 5))}
+  outputs = {'logits': logits, 'boxes': jnp.tile(box[:, None], (1, 121, 1))}
+  terms = losses.compute_losses(outputs, batch, COST_441, loss_config())
+  assert float(terms['top1_iou']) == pytest.approx(1.0, rel=1e-6)
+  labels = losses.grid_labels(box, jnp.asarray([True]), COST_441)
+  assert float(terms['ce_const']) == pytest.approx(
+      float(losses.constant_ce(labels, 0.0625)), rel=1e-6)
+  assert float(terms['ce']) >= float(terms['ce_const'])

@@ -142,3 +142,44 @@ def test_cli_writes_a_readable_set(tmp_path):
     seqs = load_dataset('synthetic', out)
     assert len(seqs) == 2 and all(len(s) == 8 for s in seqs)
     assert cv2.imread(seqs[0].frames[0]).shape == (60, 80, 3)
+
+
+def _centre_bgr(frame, box):
+    """Mean BGR of the 3x3 pixels at the box centre."""
+    cx, cy = (int(box[0] + box[2] / 2), int(box[1] + box[3] / 2))
+    return frame[cy - 1:cy + 2, cx - 1:cx + 2].reshape(-1, 3).astype(float).mean(0)
+
+
+def test_language_set_hides_the_colour_in_the_first_frame():
+    """'language' mode: every distractor has the target's shape and another
+    colour; the target is grey at frame 0 and in its named colour later."""
+    from input_pipeline.synth_render import render_frames
+    from input_pipeline.synth_scene import GREY
+    opts = SynthOptions(frames=6, distractors='language', occlusion_prob=0,
+                        out_of_view_prob=0, illumination_prob=0, rotation_prob=0,
+                        size_range=(14.0, 18.0))
+    for index in range(4):
+        scene = synthetic.make_scene(index, SEED, opts, high_speed=False)
+        target = scene.target
+        assert scene.distractors and target.grey_until == 1
+        assert all(d.shape == target.shape and d.colour != target.colour
+                   for d in scene.distractors)
+        assert target.colour in scene.description
+        frames = list(render_frames(scene))
+        boxes = annotate(scene)['boxes']
+        first = _centre_bgr(frames[0], boxes[0])
+        later = _centre_bgr(frames[3], boxes[3])
+        # Within the render noise (3 sigma of N(0, 3) per channel, plus
+        # anti-aliasing at the shape's edge) of the drawn colour.
+        np.testing.assert_allclose(first, GREY, atol=25)
+        np.testing.assert_allclose(later, COLOURS[target.colour], atol=25)
+
+
+def test_grey_start_keeps_other_sets_unchanged():
+    """The grey-start option draws nothing from the scene's stream when off."""
+    plain = synthetic.make_scene(3, SEED, SynthOptions(), False)
+    again = synthetic.make_scene(3, SEED, SynthOptions(grey_frames=0), False)
+    assert plain.description == again.description and plain.render_seed == again.render_seed
+    assert plain.target.grey_until == 0
+    grey = synthetic.make_scene(3, SEED, SynthOptions(grey_frames=20), False)
+    assert grey.target.grey_until == 20

@@ -23,15 +23,29 @@ STRIDE = 8
 
 
 class VLTLayer(transt.AttentionLayer):
-  """Post-norm encoder layer; positions added to queries and keys only."""
+  """Encoder layer; positions added to queries and keys only.
 
-  def __init__(self, dim, heads, ffn_dim, dropout):
+  Post-norm x = LN(x + f(x)), or pre-norm x = x + f(LN(x)) with the branch
+  outputs (self_attn.out_proj, linear2) starting at zero when zero_init.
+  """
+
+  def __init__(self, dim, heads, ffn_dim, dropout, prenorm=False,
+               zero_init=False):
     super().__init__(dim, heads, ffn_dim, dropout)
+    self.prenorm = prenorm
     self.self_attn = self.mha()
     self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
     self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+    if zero_init:
+      nn.init.zeros_(self.self_attn.out_proj.weight)
+      nn.init.zeros_(self.linear2.weight)
 
   def forward(self, x, pos, key_padding_mask):
+    if self.prenorm:
+      h = self.norm1(x)
+      x = x + self.drop(
+          self.attend(self.self_attn, h + pos, h + pos, h, key_padding_mask))
+      return x + self.drop(self.ffn(self.norm2(x), self.linear1, self.linear2))
     a = self.attend(self.self_attn, x + pos, x + pos, x, key_padding_mask)
     x = self.norm1(x + self.drop(a))
     return self.norm2(x + self.drop(self.ffn(x, self.linear1, self.linear2)))
@@ -86,8 +100,12 @@ class COST(nn.Module):
     self.vlt_pos = nn.Parameter(
         torch.zeros(self.visual_tokens + self.text_len + 1, dim))
     v = m.vlt
-    self.vlt = nn.ModuleList(VLTLayer(dim, v.num_heads, v.ffn_dim, v.dropout)
-                             for _ in range(v.num_layers))
+    prenorm = v.get('norm', 'post') == 'pre'
+    self.vlt = nn.ModuleList(
+        VLTLayer(dim, v.num_heads, v.ffn_dim, v.dropout, prenorm,
+                 v.get('zero_init', False))
+        for _ in range(v.num_layers))
+    self.vlt_norm = nn.LayerNorm(dim) if prenorm and v.num_layers else None
     self.hidden_dim = dim
 
   # --- visual branch -------------------------------------------------------
@@ -142,7 +160,7 @@ class COST(nn.Module):
       return x + self.vlt_pos
     for layer in self.vlt:
       x = layer(x, self.vlt_pos, ~valid)
-    return x
+    return self.vlt_norm(x) if self.vlt_norm is not None else x
 
   def head(self, tokens):
     if self.language and self.grid == 'visual400':

@@ -16,7 +16,8 @@ import numpy as np
 
 from cost_jax.models.bert import BertConfig, BertEncoder
 from cost_jax.models.fusion import AttentionBlock, FeatureFusionNetwork
-from cost_jax.models.layers import MLP, check_dtype, conv, sine_position_encoding
+from cost_jax.models.layers import MLP, TorchLayerNorm, check_dtype, conv
+from cost_jax.models.layers import sine_position_encoding
 from cost_jax.models.resnet import ResNet
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -46,6 +47,8 @@ class ModelSpec:
   vlt_heads: int = 8
   vlt_ffn: int = 2048
   vlt_dropout: float = 0.1
+  vlt_norm: str = 'post'
+  vlt_zero_init: bool = False
   grid: str = 'tokens441'
   head_layers: int = 3
   text_len: int = 40
@@ -93,6 +96,9 @@ class ModelSpec:
     if self.grid not in ('tokens441', 'visual400'):
       raise ValueError(f'config.model.head.grid={self.grid!r}: use tokens441 '
                        'or visual400.')
+    if self.vlt_norm not in ('post', 'pre'):
+      raise ValueError(f'config.model.vlt.norm={self.vlt_norm!r}: use post '
+                       'or pre.')
     if self.norm not in ('batch', 'frozen'):
       raise ValueError(f'config.model.backbone.norm={self.norm!r}: use batch '
                        'or frozen.')
@@ -112,21 +118,40 @@ def spec_from_config(config, bert: Optional[BertConfig] = None) -> ModelSpec:
       language=m.language, coa=m.language and config.loss.coa_weight > 0,
       obj_token=m.obj_token, num_convs=m.convs.num, conv_kernel=m.convs.kernel,
       vlt_layers=m.vlt.num_layers, vlt_heads=m.vlt.num_heads,
-      vlt_ffn=m.vlt.ffn_dim, vlt_dropout=m.vlt.dropout, grid=m.head.grid,
+      vlt_ffn=m.vlt.ffn_dim, vlt_dropout=m.vlt.dropout,
+      vlt_norm=m.vlt.get('norm', 'post'),
+      vlt_zero_init=m.vlt.get('zero_init', False), grid=m.head.grid,
       head_layers=m.head.num_layers, text_len=config.text.max_len,
       text_layers=config.text.num_layers, bert=bert or BertConfig(),
       dtype=m.dtype).validate()
 
 
 class VLTLayer(AttentionBlock):
-  """Post-norm encoder layer; learnable positions added to q and k."""
+  """Encoder layer; learnable positions added to q and k.
+
+  prenorm=False: the transformer of [15], x = LN(x + f(x)); True:
+  x = x + f(LN(x)). zero_init: the branch outputs (self_attn.out_proj,
+  linear2) start at zero, so each layer starts as the identity (pre-norm) or
+  a LayerNorm (post-norm) and the visual tokens reach the head unmixed until
+  the layers learn what to add (docs/design.md, "The VLT's start").
+  """
+  prenorm: bool = False
+  zero_init: bool = False
 
   @nn.compact
   def __call__(self, x, pos, key_mask, train=False):
-    a = self.mha('self_attn')(x + pos, x + pos, x, key_mask, train=train)
-    x = self.norm('norm1')(x + self.drop(a, train))
-    return self.norm('norm2')(x + self.drop(
-        self.ffn(x, 'linear1', 'linear2', train), train))
+    zero = self.zero_init
+    if not self.prenorm:
+      a = self.mha('self_attn', zero)(x + pos, x + pos, x, key_mask,
+                                      train=train)
+      x = self.norm('norm1')(x + self.drop(a, train))
+      return self.norm('norm2')(x + self.drop(
+          self.ffn(x, 'linear1', 'linear2', train, zero), train))
+    h = self.norm('norm1')(x)
+    a = self.mha('self_attn', zero)(h + pos, h + pos, h, key_mask, train=train)
+    x = x + self.drop(a, train)
+    h = self.norm('norm2')(x)
+    return x + self.drop(self.ffn(h, 'linear1', 'linear2', train, zero), train)
 
 
 def _check_image(x, size, what):
@@ -166,8 +191,12 @@ class COST(nn.Module):
     num_tokens = s.visual_side**2 + s.text_len + 1
     self.vlt_pos = self.param('vlt_pos', nn.initializers.normal(0.02),
                               (num_tokens, s.dim), jnp.float32)
-    self.vlt = [VLTLayer(s.dim, s.vlt_heads, s.vlt_ffn, s.vlt_dropout, dtype)
+    prenorm = s.vlt_norm == 'pre'
+    self.vlt = [VLTLayer(s.dim, s.vlt_heads, s.vlt_ffn, s.vlt_dropout, dtype,
+                         prenorm=prenorm, zero_init=s.vlt_zero_init)
                 for _ in range(s.vlt_layers)]
+    if prenorm and s.vlt_layers:
+      self.vlt_norm = TorchLayerNorm(dtype=dtype)
 
   # --- visual branch -------------------------------------------------------
   def _tokens(self, image, train):
@@ -230,7 +259,7 @@ class COST(nn.Module):
       return x + pos
     for layer in self.vlt:
       x = layer(x, pos, key_mask, train)
-    return x
+    return self.vlt_norm(x) if s.vlt_norm == 'pre' else x
 
   def _head(self, tokens):
     s = self.spec

@@ -23,9 +23,9 @@ class AttentionBlock(nn.Module):
   dropout: float = 0.1
   dtype: Dtype = jnp.float32
 
-  def mha(self, name):
+  def mha(self, name, zero_out=False):
     return MultiheadAttention(self.dim, self.num_heads, self.dropout,
-                              self.dtype, name=name)
+                              self.dtype, zero_out=zero_out, name=name)
 
   def norm(self, name):
     return TorchLayerNorm(dtype=self.dtype, name=name)
@@ -33,10 +33,12 @@ class AttentionBlock(nn.Module):
   def drop(self, x, train):
     return nn.Dropout(self.dropout)(x, deterministic=not train)
 
-  def ffn(self, x, first, second, train):
+  def ffn(self, x, first, second, train, zero_out=False):
     """first -> relu -> dropout -> second (torch Linear names)."""
     h = nn.relu(nn.Dense(self.ffn_dim, dtype=self.dtype, name=first)(x))
-    return nn.Dense(self.dim, dtype=self.dtype, name=second)(self.drop(h, train))
+    init = nn.initializers.zeros if zero_out else nn.initializers.lecun_normal()
+    return nn.Dense(self.dim, dtype=self.dtype, kernel_init=init,
+                    name=second)(self.drop(h, train))
 
 
 class FeatureFusionLayer(AttentionBlock):

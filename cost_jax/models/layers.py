@@ -66,6 +66,7 @@ class MultiheadAttention(nn.Module):
   num_heads: int
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
+  zero_out: bool = False  # out_proj starts at zero (a residual branch).
 
   @nn.compact
   def __call__(self, query, key, value, key_mask=None, train=False):
@@ -77,8 +78,10 @@ class MultiheadAttention(nn.Module):
     weights = attention_weights(q, k, key_mask)
     weights = nn.Dropout(self.dropout)(weights, deterministic=not train)
     out = jnp.einsum('bhqk,bhkd->bhqd', weights.astype(self.dtype), v)
-    return nn.Dense(self.dim, dtype=self.dtype, name='out_proj')(
-        merge_heads(out))
+    init = (nn.initializers.zeros if self.zero_out else
+            nn.initializers.lecun_normal())
+    return nn.Dense(self.dim, dtype=self.dtype, kernel_init=init,
+                    name='out_proj')(merge_heads(out))
 
 
 class MLP(nn.Module):
