@@ -4,10 +4,8 @@ The same seeded weights reach both through the converter files a user would
 use (reference state_dict -> `python -m cost_jax.convert import` ->
 `Tracker.from_converted`); a 100-frame synthetic video with a small moving
 target, a look-alike distractor and camera shake; every box within the
-float32 bound of `tolerance_px`.
+float32 bound of tests.tolerances.smoke_tracking_px.
 """
-
-import math
 
 import cv2
 import numpy as np
@@ -19,27 +17,11 @@ pytest.importorskip('transformers')
 import jax  # noqa: E402
 
 from configs import cost  # noqa: E402
-from cost_jax import crops  # noqa: E402
 from cost_jax import text as text_lib  # noqa: E402
 from cost_jax.convert import __main__ as cli  # noqa: E402
 from cost_jax.tracking.tracker import Tracker  # noqa: E402
 from torch_reference import parity, tracker as ref_tracker  # noqa: E402
 from tests import tolerances  # noqa: E402
-
-
-def tolerance_px(boxes, factor):
-  """Bound on |JAX box - reference box| in pixels over a tracked video.
-
-  A box is the network's crop-relative output times the search crop side
-  s_x, so per frame it carries the smoke forward pass's float32 difference
-  (tests/tolerances.py: ~41 sums of <= 482 terms, the VLT over 441 + 40 + 1
-  tokens) times s_x. The next crop is placed by that box, so the frames'
-  differences add, in quadrature, over the video. This holds while no
-  decision is within it of a tie (the argmax cell, the ceil of s_x); a flip
-  would jump by a grid cell (s_x / 21 px), not drift.
-  """
-  s_x = max(crops.context_crop_side(w, h, factor) for _, _, w, h in boxes)
-  return math.sqrt(len(boxes)) * tolerances.reordered(41, 482, s_x + 1)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -93,7 +75,7 @@ def test_jax_tracker_follows_the_reference_tracker(tmp_path):
   got = np.stack(got)
   diff = np.abs(got - want).max(axis=1)
   moved = np.abs(np.diff(want[:, :2], axis=0)).max()
-  tol = tolerance_px(want, config.data.search_factor)
+  tol = tolerances.smoke_tracking_px(want, config.data.search_factor)
   print(f'PARITY tracking 100 frames     max|diff| {diff.max():.3e} px  '
         f'(frame {int(diff.argmax())}; reference boxes move up to '
         f'{moved:.1f} px a frame; bound {tol:.3g} px)')

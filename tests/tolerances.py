@@ -30,3 +30,25 @@ def reordered(depth, length, scale=1.0):
   """Bound on |difference| of a chain of `depth` sums of <= `length` terms
   evaluated in two orders, for outputs of magnitude <= `scale`."""
   return roundings(depth * length, scale)
+
+
+# The smoke network's forward pass: ~41 sums (10 convs, input projection,
+# fusion layer and decoder, 3 convs, BERT and VLT layers, head) of <= 482
+# terms (the VLT's 441 + 40 + 1 tokens), relative to the outputs' scale.
+SMOKE_FORWARD_RTOL = reordered(depth=41, length=482)  # 8.4e-6
+
+
+def smoke_tracking_px(boxes, factor):
+  """Bound on |box difference| in pixels of two trackers running the smoke
+  network in other summation orders over a video whose boxes are `boxes`.
+
+  A box is the network's crop-relative output times the search crop side
+  s_x (`factor` x context), so per frame it differs by SMOKE_FORWARD_RTOL x
+  s_x. The next crop is placed by that box, so the frames' differences add,
+  in quadrature, over the video. This holds while no decision is within it
+  of a tie (the argmax cell, the ceil of s_x); a flip would jump by a grid
+  cell (s_x / 21 px), not drift.
+  """
+  from cost_jax import crops  # pylint: disable=g-import-not-at-top
+  s_x = max(crops.context_crop_side(w, h, factor) for _, _, w, h in boxes)
+  return math.sqrt(len(boxes)) * SMOKE_FORWARD_RTOL * (s_x + 1)
