@@ -187,6 +187,9 @@ def _train(size):
   o.init_backbone = ''  # Converted ImageNet ResNet-50 (checkpoints/README.md).
   o.init_text = ''  # '' = config.text.path weights.
   o.init_transt = ''  # Converted TransT checkpoint (visual branch).
+  # Without init_backbone / init_transt, training stops unless this is set:
+  # the paper starts from ImageNet weights (demo and smoke train from scratch).
+  o.from_scratch = size != 'paper'
   if size == 'demo':
     o.batch_size, o.num_epochs, o.pairs_per_epoch = 16, 1, 16 * 450
     o.log_every, o.ckpt_every, o.val_every = 25, 150, 75

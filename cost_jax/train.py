@@ -90,10 +90,32 @@ def initial_variables(config, model, spec):
   return variables
 
 
+def check_initial_backbone(config):
+  """A run that starts from step 0 with a random backbone must say so.
+
+  The paper and TransT start from ImageNet weights; a random ResNet-50
+  trains for days to a worse tracker, so this stops unless
+  config.train.from_scratch is set (the demo and smoke sizes set it).
+  """
+  t = config.train
+  if t.init_backbone or t.init_transt or t.get('from_scratch', False):
+    return
+  raise ValueError(
+      'error: the backbone would start from random weights (no '
+      'config.train.init_backbone or init_transt). Fix: convert ImageNet '
+      'ResNet-50 weights with `python -m cost_jax.convert resnet50 '
+      '--input=resnet50-19c8e357.pth --output=checkpoints/'
+      'resnet50_backbone.safetensors` and pass --config.train.init_backbone='
+      'checkpoints/resnet50_backbone.safetensors (checkpoints/README.md), or '
+      'set --config.train.from_scratch=True to train from scratch on '
+      'purpose.')
+
+
 def restore_or_initialize(config, ckpts, setup):
   """The latest checkpoint of the workdir, else a fresh state (step 0)."""
   state = ckpts.restore(setup.abstract_state)
   if state is None:
+    check_initial_backbone(config)
     state = train_step.state_from_variables(
         initial_variables(config, setup.model, setup.spec), setup.tx,
         setup.runner.replicated)
