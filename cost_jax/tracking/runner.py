@@ -9,10 +9,10 @@ recompilation); a slot whose sequence ends is refilled with the next
 sequence.  Results: ``<results_dir>/<tracker_name>/<seq>.txt`` (x,y,w,h per
 frame, pytracking layout) and ``<seq>_time.txt`` (seconds per frame; frame 0
 is the initialisation, later frames the step time shared by the active
-slots).  A ``tracker.json`` manifest records what produced the folder: a
-re-run with the same fingerprint only tracks the sequences without results,
-another fingerprint is refused (results of other trackers are never
-overwritten).  Speed: compilation is timed separately (warm-up) and FPS
+slots; ``timing.json`` records B).  A ``tracker.json`` manifest records
+what produced the folder: a re-run with the same fingerprint only tracks the
+sequences without results, another fingerprint is refused (results of other
+trackers are never overwritten).  Speed: compilation is timed separately (warm-up) and FPS
 excludes each sequence's first frame.
 
 Unreadable frames (`cost_jax.tracking.bad_frames`): the last box is carried
@@ -273,6 +273,8 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
             'sequences': {}, 'bad_frames': {}, 'failed': {}}
   batch_size = max(1, min(batch_size, len(todo)))  # no idle slots for short lists
   report['batch_size'] = batch_size
+  if todo:  # labels the FPS: 'batched xB' (cost_jax.analyze)
+    results_io.write_timing(folder, batch_size)
   report['compile_s'] = _warm_up(engine, batch_size) if todo else 0.0
   queue = collections.deque(todo)
   frames = step_time = 0.0
