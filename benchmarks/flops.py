@@ -1,7 +1,7 @@
 """Per-frame cost of the tracker by stage, from XLA's cost analysis.
 
-  python benchmarks/flops.py                 # paper
-  python benchmarks/flops.py --models=paper,paper+no_lb,demo
+  python -m benchmarks.flops                 # paper
+  python -m benchmarks.flops --models=paper,paper+no_lb,demo
 
 Lowers each stage of the per-frame step (batch 1, template and text cached)
 with abstract weights (nothing is allocated or compiled) and prints XLA's
@@ -10,16 +10,13 @@ template and text encoders are listed separately: they are not per frame.
 """
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from configs import cost as cost_config  # noqa: E402
-from cost_jax.models import factory  # noqa: E402
+from configs import cost as cost_config
+from cost_jax.models import factory
 
 
 def stage_functions(spec):

@@ -1,8 +1,8 @@
 """Throughput of the tf.data pair pipeline vs the cv2 JPEG decode bound, on this machine.
 
-    python benchmarks/input_pipeline.py            # 1280x720 frames (LaSOT-like), ~1 min
-    python benchmarks/input_pipeline.py --quick    # small and short, for CI
-    python benchmarks/input_pipeline.py --root DIR # your own set in the VL-SOT500 layout
+    python -m benchmarks.input_pipeline            # 1280x720 frames (LaSOT-like), ~1 min
+    python -m benchmarks.input_pipeline --quick    # small and short, for CI
+    python -m benchmarks.input_pipeline --root DIR # your own set in the VL-SOT500 layout
 
 Every pair decodes two frames (template and search; one for image datasets),
 so the decode bound is (frames decoded per second) / 2, measured on the same
@@ -25,10 +25,6 @@ import os
 import sys
 import tempfile
 import time
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 

@@ -1,8 +1,8 @@
 """Tracker speed: single-stream FPS and batched frames/s, JAX f32 / bf16 (+ PyTorch reference).
 
-    python benchmarks/tracker_speed.py                       # smoke + demo, batches 1..256
-    python benchmarks/tracker_speed.py --models=paper --batches=1,8,64,256   # on a GPU
-    python benchmarks/tracker_speed.py --quick               # CI-sized: smoke, batches 1,4
+    python -m benchmarks.tracker_speed                       # smoke + demo, batches 1..256
+    python -m benchmarks.tracker_speed --models=paper --batches=1,8,64,256   # on a GPU
+    python -m benchmarks.tracker_speed --quick               # CI-sized: smoke, batches 1,4
 
 Single stream = `Tracker.track` on 640x480 frames: host crop, host->device
 copy of the uint8 crop, one jitted step (network on cached template/text
@@ -27,7 +27,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # torch's OpenMP threads spin-wait by default; on a shared or busy CPU that makes the
 # reference 10x slower (measured: 122 vs 13 ms/step, smoke, 2 cores).  Passive waiting
 # is fair to it; set OMP_WAIT_POLICY yourself to override.

@@ -1,4 +1,4 @@
-"""The paper's Table 6 ablations on synthetic data (issue: demo and ablations).
+"""The paper's Table 6 ablations on synthetic data.
 
     python -m cost_jax.ablations --workdir=runs/ablations --seeds=0,1,2 \
         --out=docs/RESULTS.md
@@ -17,17 +17,22 @@ import shutil
 
 import numpy as np
 
+from cost_jax import config_files
+
 VARIANTS = (('COST', ''), ('w/o LB (TransT)', 'no_lb'), ('w/o [OBJ]', 'no_obj'),
             ('w/o CoA', 'no_coa'), ('w/o VLT', 'no_vlt'))
 TEST_SETS = (('colour distractors', 'color'), ('no distractors', 'none'))
 METRICS = (('AUC', 'auc'), ('P', 'precision'), ('P_norm', 'norm_precision'))
 
 
-def run_one(ablation, seed, test_distractors, root, steps, size='demo'):
-  """Trains (once per variant and seed) and evaluates on one test set."""
-  from configs import cost
+def run_one(get_config, ablation, seed, test_distractors, root, steps,
+            size='demo'):
+  """Trains (once per variant and seed) and evaluates on one test set.
+
+  `get_config` is the config file's: variant string -> ConfigDict.
+  """
   from cost_jax import demo, evaluate, train
-  config = cost.get_config(','.join(filter(None, [size, ablation])))
+  config = get_config(','.join(filter(None, [size, ablation])))
   config.seed = seed
   config.track.tracker_name = ablation or 'cost'  # Names the plots' curves.
   if steps:
@@ -64,6 +69,8 @@ def table(scores, seeds, variants=VARIANTS):
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   ap.add_argument('--workdir', required=True)
+  ap.add_argument('--config', default='configs/cost.py',
+                  help='config file whose variants are trained')
   ap.add_argument('--seeds', default='0,1,2')
   ap.add_argument('--steps', type=int, default=0, help='0 = the demo budget')
   ap.add_argument('--out', default='')
@@ -71,6 +78,10 @@ def main(argv=None):
   ap.add_argument('--variants', default='',
                   help="subset, e.g. 'cost,no_lb' (default: all five)")
   args = ap.parse_args(argv)
+  try:
+    get_config = config_files.load_module(args.config).get_config
+  except FileNotFoundError as e:
+    ap.error(f'--config: {e}')
   seeds = [int(s) for s in args.seeds.split(',')]
   wanted = set(args.variants.replace('cost', '').split(',')) if args.variants \
       else {a for _, a in VARIANTS}
@@ -79,9 +90,9 @@ def main(argv=None):
   for _, ablation in variants:
     for seed in seeds:
       for _, test in TEST_SETS:
-        scores[(ablation, seed, test)] = run_one(ablation, seed, test,
-                                                 args.workdir, args.steps,
-                                                 args.size)
+        scores[(ablation, seed, test)] = run_one(
+            get_config, ablation, seed, test, args.workdir, args.steps,
+            args.size)
   text = table(scores, seeds, variants)
   print(text)
   with open(os.path.join(args.workdir, 'ablations.json'), 'w') as f:

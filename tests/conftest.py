@@ -1,17 +1,13 @@
 """Test setup: 4 fake CPU devices (before JAX starts), shared tiny models."""
 
 import os
-import sys
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=4')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Compile fast (XLA's optimisation passes dominate test time on 2 cores).
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
-import pytest  # noqa: E402
+import pytest  # noqa: E402  (after the environment above)
 
 
 @pytest.fixture(scope='session')

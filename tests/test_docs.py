@@ -13,7 +13,7 @@ and a python command inside a wrapper (`srun python ...`, `gcloud ...
   value parses as the field's type; the variant itself is valid.
 * argparse commands (cost_jax.convert and its subcommands, cost_jax.analyze,
   cost_jax.ablations, input_pipeline.stats, input_pipeline.synthetic,
-  benchmarks/*.py): every flag, choice and required flag, matched against the
+  benchmarks.* and benchmarks/*.py): every flag, choice and required flag, matched against the
   command's own `--help` (run once per command).
 * pip: the requirements file exists; pytest: the test paths exist.
 
@@ -374,6 +374,12 @@ def _target(args):
   return (args[0], args[1:]) if args else ('', ())
 
 
+def is_argparse(target):
+  """Whether `python [-m] TARGET` is an argparse command checked by --help."""
+  return target in ARGPARSE_MODULES or bool(
+      re.fullmatch(r'benchmarks(/\w+\.py|\.\w+)', target))
+
+
 def check_python(args):
   """Problems of `python ARGS`."""
   target, rest = _target(args)
@@ -390,7 +396,7 @@ def check_python(args):
     return []
   if target == 'main.py':
     return check_main(rest)
-  if target in ARGPARSE_MODULES or re.fullmatch(r'benchmarks/\w+\.py', target):
+  if is_argparse(target):
     return check_argparse(target, rest)
   if target == 'pytest':
     return [f'no test path {p!r}' for p in rest
@@ -418,7 +424,7 @@ def help_texts():
   wanted = set()
   for c in COMMANDS:
     target, rest = _target(c.argv[1:])
-    if target in ARGPARSE_MODULES or re.fullmatch(r'benchmarks/\w+\.py', target):
+    if is_argparse(target):
       wanted.add((target, None))
       sub = next((w for w in rest if not w.startswith('-')), None)
       if target == 'cost_jax.convert' and sub and not is_placeholder(sub):
