@@ -66,9 +66,18 @@ def fingerprint(config, weights_info: str) -> dict:
   """What determines the raw results (stored in the results folder's manifest)."""
   return {'variant': config.variant, 'model': config.model.to_dict(),
           'text': config.text.to_dict(),
-          'track': {k: config.track[k] for k in ('window_influence', 'min_size')},
+          'track': _track_fingerprint(config.track),
           'crops': {k: config.data[k] for k in ('template_factor', 'search_factor')},
           'weights': weights_info}
+
+
+def _track_fingerprint(track) -> dict:
+  """The tracker settings that change boxes (size_lr only when not TransT's 1,
+  so results folders made before it existed stay valid)."""
+  out = {k: track[k] for k in ('window_influence', 'min_size')}
+  if track.get('size_lr', 1.0) != 1.0:
+    out['size_lr'] = track.size_lr
+  return out
 
 
 def write_static(sequences, results_dir) -> list:

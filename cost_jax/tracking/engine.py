@@ -120,6 +120,7 @@ class Engine:
     self.window = hanning_window(self.grid_side)
     self.template_factor = float(config.data.template_factor)
     self.search_factor = float(config.data.search_factor)
+    self.size_lr = float(config.track.get('size_lr', 1.0))
     self._tokenizer = None
     self.encode_template, self.encode_text, self.step = compiled_functions(
         self.spec, float(config.track.window_influence), float(config.track.min_size), forward)
@@ -165,12 +166,17 @@ class Engine:
                          frame.shape[0]], np.float32)
     return crop, geometry
 
-  @staticmethod
-  def update(state: SequenceState, cxcywh) -> np.ndarray:
-    """Moves the state to the decoded (cx, cy, w, h); returns the x, y, w, h box."""
+  def update(self, state: SequenceState, cxcywh) -> np.ndarray:
+    """Moves the state to the decoded (cx, cy, w, h); returns the x, y, w, h box.
+
+    The size follows the prediction at rate ``config.track.size_lr`` (1 =
+    TransT: the new size is taken as predicted).
+    """
     cxcywh = np.asarray(cxcywh, np.float64)
     state.center = cxcywh[:2].copy()
-    state.size = cxcywh[2:].copy()
+    lr = self.size_lr
+    state.size = cxcywh[2:].copy() if lr == 1.0 else (
+        lr * cxcywh[2:] + (1.0 - lr) * state.size)
     return state.box
 
 
