@@ -62,8 +62,11 @@ def time_repeats(step, sync, steps, warmup, repeats):
   return per_step
 
 
-def jax_step_times(config, steps, warmup, repeats):
-  """(compile seconds, [seconds per step], devices, last metrics)."""
+def jax_step(config, make_variables=None):
+  """(step() -> metrics, runner): the JAX train step on one random batch.
+
+  make_variables(model, spec) gives the weights; default: the model's init.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   from cost_jax import train_step  # pylint: disable=g-import-not-at-top
   from cost_jax.models import factory  # pylint: disable=g-import-not-at-top
@@ -71,8 +74,11 @@ def jax_step_times(config, steps, warmup, repeats):
   runner = setup.runner
   train_step.check_global_batch(config.train.batch_size, runner.num_devices,
                                 jax.process_count())
-  variables = factory.init_variables(setup.model, setup.spec,
-                                     jax.random.key(0))
+  if make_variables is None:
+    variables = factory.init_variables(setup.model, setup.spec,
+                                       jax.random.key(0))
+  else:
+    variables = make_variables(setup.model, setup.spec)
   holder = {'state': runner.put_state(train_step.state_from_variables(
       variables, setup.tx, runner.replicated))}
   vocab = setup.spec.bert.vocab_size if setup.spec.language else 2
@@ -82,6 +88,13 @@ def jax_step_times(config, steps, warmup, repeats):
     holder['state'], metrics = runner.step(holder['state'], batch)
     return metrics
 
+  return step, runner
+
+
+def jax_step_times(config, steps, warmup, repeats):
+  """(compile seconds, [seconds per step], devices, last metrics)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  step, runner = jax_step(config)
   start = time.perf_counter()
   metrics = jax.block_until_ready(step())
   compile_s = time.perf_counter() - start
@@ -89,8 +102,13 @@ def jax_step_times(config, steps, warmup, repeats):
   return compile_s, times, runner.num_devices, runner.metrics(metrics)
 
 
-def torch_step_times(config, steps, warmup, repeats):
-  """[seconds per step] of the PyTorch reference step, or None without torch."""
+def torch_step_times(config, steps, warmup, repeats, device='cpu',
+                     amp=False):
+  """[seconds per step] of the PyTorch reference step, or None without torch.
+
+  device: a torch device ('cuda' on a GPU); amp: bf16 autocast (no loss
+  scaling: bf16 has f32's exponent range).
+  """
   # pylint: disable=g-import-not-at-top
   try:
     import torch
@@ -101,7 +119,7 @@ def torch_step_times(config, steps, warmup, repeats):
   from cost_jax import optim
   from cost_jax.models import factory
   text = factory.text_model_path(config) if config.model.language else None
-  model = torch_reference.build_model(config, text).train()
+  model = torch_reference.build_model(config, text).train().to(device)
   frozen = optim.frozen_components(config)
   lrs = optim.learning_rates(config)
   groups = {}
@@ -116,21 +134,25 @@ def torch_step_times(config, steps, warmup, repeats):
       weight_decay=config.train.weight_decay)
   vocab = model.text_encoder.config.vocab_size if text else 2
   batch = random_batch(config, vocab)
-  nchw = lambda x: torch.from_numpy(np.ascontiguousarray(
-      x.transpose(0, 3, 1, 2)))
-  inputs = (nchw(batch['template']), nchw(batch['search']),
-            torch.from_numpy(batch['text_ids']).long(),
-            torch.from_numpy(batch['text_mask']).long())
-  box = torch.from_numpy(batch['search_box'])
-  visible = torch.from_numpy(batch['visible'])
+  put = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)
+  inputs = (put(batch['template'].transpose(0, 3, 1, 2)),
+            put(batch['search'].transpose(0, 3, 1, 2)),
+            put(batch['text_ids']).long(), put(batch['text_mask']).long())
+  box, visible = put(batch['search_box']), put(batch['visible'])
+  device_type = torch.device(device).type
 
   def step():
     optimizer.zero_grad()
-    terms = ref_losses.compute_losses(model(*inputs), box, visible, config)
+    with torch.autocast(device_type, torch.bfloat16, enabled=amp):
+      terms = ref_losses.compute_losses(model(*inputs), box, visible, config)
     terms['loss'].backward()
     optimizer.step()
 
-  return time_repeats(step, lambda _: None, steps, warmup, repeats)
+  def sync(_):
+    if device_type == 'cuda':
+      torch.cuda.synchronize()
+
+  return time_repeats(step, sync, steps, warmup, repeats)
 
 
 def run(variant, dtypes, steps, warmup, repeats, with_torch):

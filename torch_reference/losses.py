@@ -1,5 +1,5 @@
 """COST / TransT training losses in PyTorch, written from the paper (§4.4-4.5,
-Eqs. 6-8), DESIGN.md §4 and the TransT fact sheet §5 (single device).
+Eqs. 6-8), docs/design.md and TransT's SetCriterion (single device).
 
 labels   COST: a cell is positive when its centre lies in the box; the cell
          holding the box centre always is. TransT: its TrackingMatcher
@@ -82,7 +82,7 @@ def xyxy(boxes):
 
 def coa_loss(vis, text, temperature):
   """Eqs. 6-8: both directions, denominators over j != i, mean over i."""
-  eye = torch.eye(vis.shape[0], dtype=torch.bool)
+  eye = torch.eye(vis.shape[0], dtype=torch.bool, device=vis.device)
 
   def direction(q, k):
     logits = q @ k.T / temperature
@@ -100,11 +100,12 @@ def compute_losses(outputs, search_box, visible, config):
     labels = cost_labels(search_box, cell_centres(config))
   else:
     labels = transt_labels(search_box, config.model.search_size // 8)
-  labels = labels * visible[:, None].float()
   logits = outputs['logits']
+  labels = labels.to(logits.device) * visible[:, None].float()
   if logits.ndim == 3:
     ce = F.cross_entropy(logits.permute(0, 2, 1), (1 - labels).long(),
-                         weight=torch.tensor([1.0, lc.neg_weight]))
+                         weight=torch.tensor([1.0, lc.neg_weight],
+                                             device=logits.device))
   else:
     weights = labels + lc.neg_weight * (1 - labels)
     bce = F.binary_cross_entropy_with_logits(logits, labels, reduction='none')
@@ -119,7 +120,7 @@ def compute_losses(outputs, search_box, visible, config):
   terms['reg'] = lc.l1_weight * terms['l1'] + lc.giou_weight * terms['giou']
   terms['coa'] = (coa_loss(outputs['coa_vis'], outputs['coa_text'],
                            lc.coa_temperature)
-                  if 'coa_vis' in outputs else torch.zeros(()))
+                  if 'coa_vis' in outputs else logits.new_zeros(()))
   terms['loss'] = (lc.coa_weight * terms['coa'] + terms['reg']
                    + lc.ce_weight * terms['ce'])
   return terms
