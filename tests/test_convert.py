@@ -19,6 +19,7 @@ import jax  # noqa: E402
 
 from configs import cost  # noqa: E402
 from cost_jax import convert  # noqa: E402
+from cost_jax import errors  # noqa: E402
 from cost_jax.convert import __main__ as cli  # noqa: E402
 from cost_jax.convert import commands, matching, names, store  # noqa: E402
 import torch_reference  # noqa: E402
@@ -61,14 +62,18 @@ def snapshot(folder):
 
 
 def refused(tmp_path, capsys, command, source, output, *flags):
-  """Runs a conversion onto an existing `output` that must fail: exit code
-  1 and every file of tmp_path unchanged. Returns its stderr."""
+  """Runs a conversion onto an existing `output` that must fail as a user
+  error (one line `error: <what>. Fix: <how>`, status 2) with every file of
+  tmp_path unchanged. Returns its stderr."""
   (tmp_path / output).write_bytes(b'previous')
   before = snapshot(tmp_path)
   assert run_cli(command, '--input', source, '--output', tmp_path / output,
-                 *flags) == 1
+                 *flags) == errors.EXIT_STATUS
   assert snapshot(tmp_path) == before
-  return capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert err.startswith('error: ') and err.count('\n') == 1, err
+  assert errors.FIX in err, err
+  return err
 
 
 @contextlib.contextmanager
@@ -133,7 +138,7 @@ def test_official_transt_checkpoint_converts(tmp_path, transt_state, legacy):
 
 
 def test_paper_no_lb_has_the_official_key_layout():
-  """430 entries (fact sheet §7), and our converter's map covers exactly them."""
+  """430 entries (301 parameters, 129 BatchNorm buffers), and our converter's map covers exactly them."""
   config = cost.get_config('paper,no_lb')
   with torch.device('meta'):  # Names and shapes only.
     state = torch_reference.build_model(config).state_dict()
@@ -292,8 +297,34 @@ def test_pickle_that_calls_a_function_is_refused(tmp_path, transt_state,
                tmp_path / 'evil.pth')
   err = refused(tmp_path, capsys, 'transt', tmp_path / 'evil.pth',
                 'out.safetensors', '--config', SMOKE_TRANST)
-  assert 'evil.pth' in err and 'calls evil.run(...)' in err
-  assert 'refusing' in err and not CALLS
+  assert 'evil.pth was refused as unsafe' in err
+  assert 'calls evil.run(...)' in err and not CALLS
+  assert 'weights_only' not in err
+
+
+class SystemOnLoad:
+  """Runs a shell command when unpickled (os.system: posix.system)."""
+
+  def __init__(self, marker):
+    self.marker = marker
+
+  def __reduce__(self):
+    return (os.system, (f'touch {self.marker}',))
+
+
+@pytest.mark.parametrize('zipped', [True, False])
+def test_pickle_that_calls_os_system_is_refused(tmp_path, transt_state,
+                                                capsys, zipped):
+  """torch blocks os.system itself: the refusal names it, says the file
+  was refused as unsafe and never advises weights_only=False."""
+  marker = tmp_path / 'ran'
+  torch.save({'net': transt_state, 'payload': SystemOnLoad(marker)},
+             tmp_path / 'evil.pth', _use_new_zipfile_serialization=zipped)
+  err = refused(tmp_path, capsys, 'transt', tmp_path / 'evil.pth',
+                'out.safetensors', '--config', SMOKE_TRANST)
+  assert 'evil.pth was refused as unsafe' in err
+  assert f'{os.system.__module__}.system' in err  # posix.system on Linux.
+  assert 'weights_only' not in err and not marker.exists()
 
 
 def test_misshaped_missing_and_allow_missing(tmp_path, transt_state, capsys):
@@ -303,7 +334,7 @@ def test_misshaped_missing_and_allow_missing(tmp_path, transt_state, capsys):
   torch.save({'net': state}, tmp_path / 'bad.pth')
   out = tmp_path / 'out.safetensors'
   assert run_cli('transt', '--input', tmp_path / 'bad.pth', '--output', out,
-                 '--config', SMOKE_TRANST) == 1
+                 '--config', SMOKE_TRANST) == errors.EXIT_STATUS
   err = capsys.readouterr().err
   assert 'class_embed.layers.0.bias [32]' in err
   assert 'input_proj.bias: file [7], model [32]' in err
@@ -320,7 +351,7 @@ def test_misshaped_missing_and_allow_missing(tmp_path, transt_state, capsys):
   got = convert.load_converted(str(out), target)
   assert np.all(got['params']['class_embed']['layers_0']['bias'] == 3.0)
   assert run_cli('export', '--input', out, '--output',
-                 tmp_path / 'x.safetensors') == 1  # not a full model
+                 tmp_path / 'x.safetensors') == errors.EXIT_STATUS  # partial
   assert 'covers only part' in capsys.readouterr().err
 
 

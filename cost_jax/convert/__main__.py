@@ -1,13 +1,17 @@
 """CLI: python -m cost_jax.convert {transt,bert,resnet50,import,export} ...
 
 Config overrides use main.py's syntax: --config=configs/cost.py:paper
---config.text.path=checkpoints/bert-base-uncased.
+--config.text.path=checkpoints/bert-base-uncased. A user error prints one
+line `error: <what>. Fix: <how>` and exits with status 2 (cost_jax.errors).
 """
 
 import argparse
 import ast
 import importlib.util
+import os
 import sys
+
+from cost_jax import errors
 
 DEFAULT_CONFIG = {'transt': 'configs/cost.py:paper,no_lb',
                   'transt_cost': 'configs/cost.py:paper',
@@ -20,11 +24,16 @@ def load_config(spec, overrides=()):
   """'path/to/cost.py[:arg]' + ['text.path=X', ...] -> ConfigDict."""
   path, _, arg = spec.partition(':')
   module_spec = importlib.util.spec_from_file_location('_convert_config', path)
-  if module_spec is None:
-    raise SystemExit(f'--config: no config file {path!r}.')
+  if module_spec is None or not os.path.isfile(path):
+    raise errors.NotFound(f'--config: no config file {path!r}',
+                          'give e.g. --config=configs/cost.py:paper')
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  config = module.get_config(arg or None)
+  try:
+    config = module.get_config(arg or None)
+  except ValueError as e:
+    raise errors.InvalidValue(f'--config={spec}: {e}',
+                              f'use a variant that {path} defines') from None
   for item in overrides:
     key, _, value = item.partition('=')
     try:
@@ -34,9 +43,10 @@ def load_config(spec, overrides=()):
     node = config
     *parents, leaf = key.split('.')
     for name in parents:
-      node = node[name]
-    if leaf not in node:
-      raise SystemExit(f'--config.{key}: no such config field.')
+      node = node.get(name) if hasattr(node, 'get') else None
+    if node is None or not hasattr(node, 'get') or leaf not in node:
+      raise errors.InvalidValue(f'--config.{key}: no such config field',
+                                f'use a field of {path} (see its get_config)')
     node[leaf] = value
   return config
 
@@ -69,33 +79,29 @@ def _parser():
   return parser
 
 
+@errors.exits_on_user_error
 def main(argv=None):
-  """Runs one conversion; returns 0, or 1 with the error on stderr."""
+  """Runs one conversion; returns 0, or errors.EXIT_STATUS with the user
+  error on stderr."""
   argv = list(sys.argv[1:] if argv is None else argv)
   overrides = [a[len('--config.'):] for a in argv if a.startswith('--config.')]
   args = _parser().parse_args([a for a in argv if not a.startswith('--config.')])
   from cost_jax.convert import commands
-  from cost_jax.convert.matching import ConversionError
-  from cost_jax.convert.torch_files import WeightFileError
-  try:
-    if args.command == 'export':
-      from cost_jax.convert import exporting
-      exporting.export(args.input, args.output)
-      print(f'Wrote {args.output} (torch state_dict; load with '
-            'torch_reference.load_exported).')
-      return 0
-    default = DEFAULT_CONFIG[
-        'transt_cost' if getattr(args, 'target', '') == 'cost' else args.command]
-    config = load_config(args.config or default, overrides)
-    run = {'transt': commands.convert_transt, 'bert': commands.convert_bert,
-           'resnet50': commands.convert_resnet50,
-           'import': commands.convert_import}[args.command]
-    extra = {'target': args.target} if args.command == 'transt' else {}
-    report = run(args.input, args.output, config,
-                 allow_missing=args.allow_missing, **extra)
-  except (ConversionError, WeightFileError, ValueError, OSError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  if args.command == 'export':
+    from cost_jax.convert import exporting
+    exporting.export(args.input, args.output)
+    print(f'Wrote {args.output} (torch state_dict; load with '
+          'torch_reference.load_exported).')
+    return 0
+  default = DEFAULT_CONFIG[
+      'transt_cost' if getattr(args, 'target', '') == 'cost' else args.command]
+  config = load_config(args.config or default, overrides)
+  run = {'transt': commands.convert_transt, 'bert': commands.convert_bert,
+         'resnet50': commands.convert_resnet50,
+         'import': commands.convert_import}[args.command]
+  extra = {'target': args.target} if args.command == 'transt' else {}
+  report = run(args.input, args.output, config,
+               allow_missing=args.allow_missing, **extra)
   print(f'Wrote {args.output} for variant {config.variant!r}.'
         + (report.text() or '') +
         (f'\n  {len(report.ignored)} tensors ignored on purpose (e.g. '

@@ -59,7 +59,8 @@ def _state_dict(obj, path, wrappers):
     if not all(hasattr(v, 'shape') for v in obj.values()):
       raise WeightFileError(
           f'{path}: expected a state_dict or a checkpoint dict with one of '
-          f'{list(wrappers)}; found entries {sorted(map(str, obj))[:12]}.')
+          f'{list(wrappers)}; found entries {sorted(map(str, obj))[:12]}',
+          'give the checkpoint this command converts (see --help)')
   return tensors_to_numpy(obj, path)
 
 
@@ -124,8 +125,8 @@ def _check_bert_config(folder, config):
     raise ConversionError(
         f'BERT folder {folder} does not match the text model of config '
         f'{config.variant!r} (text.path={text_path!r}):\n    '
-        + '\n    '.join(diff) +
-        f'\n  Convert it for a config whose --config.text.path is {folder}.')
+        + '\n    '.join(diff),
+        f'convert it for a config whose --config.text.path is {folder}')
   return theirs
 
 
@@ -135,13 +136,16 @@ def _bert_weights(folder):
     if os.path.exists(path):
       return path
   raise WeightFileError(f'BERT folder {folder} has neither model.safetensors '
-                        'nor pytorch_model.bin.')
+                        'nor pytorch_model.bin',
+                        'give an HF BERT folder with its weights')
 
 
 def _bert_state(folder):
   """(torch-named state under `text_encoder.`, weights file) of an HF folder."""
   if not os.path.isfile(os.path.join(folder, 'config.json')):
-    raise WeightFileError(f'{folder} is not an HF BERT folder (no config.json).')
+    raise WeightFileError(f'{folder} is not an HF BERT folder (no config.json)',
+                          'give an HF BERT folder (config.json, weights, '
+                          'vocab.txt)')
   source = _bert_weights(folder)
   state = _state_dict(read_file(source), source, ())
   return {'text_encoder.' + k.removeprefix('bert.'): v
@@ -178,13 +182,15 @@ def bert_folder_tensors(folder, target_shapes):
   shapes = {p: s for p, s in target_shapes.items()
             if p.startswith('params/text_encoder/')}
   if not shapes:
-    raise ConversionError(f'{folder}: this model has no text encoder.')
+    raise ConversionError(f'{folder}: this model has no text encoder',
+                          'use a variant with the linguistic branch (not '
+                          'no_lb)')
   keep = len({p.split('/')[3] for p in shapes if '/encoder/layer_' in p})
   state, source = _bert_state(folder)
   flat, report = matching.match(state, names.table(shapes), source,
                                 _bert_unused(keep))
-  report.check('\n  The text encoder is built from config.text.path: give '
-               'the model that folder\'s config.', 'nothing was loaded')
+  report.check('the text encoder is built from config.text.path: give the '
+               'model that folder\'s config', 'nothing was loaded')
   return flat, {'command': 'bert (in memory)', 'variant': '?',
                 'covers': ['params/text_encoder/']}
 

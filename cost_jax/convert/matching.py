@@ -6,13 +6,19 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.convert import names
 
 _SHOWN = 25  # Names listed per category before "... and N more".
 
 
-class ConversionError(ValueError):
+class ConversionError(errors.UserError, ValueError):
   """Missing, unexpected or mis-shaped tensors; nothing was written."""
+
+
+WRONG_VARIANT_FIX = ('give the --config variant the file was made for, or '
+                     '--allow_missing=REGEX for tensors to leave to the '
+                     'initialisation')
 
 
 def listing(title, items):
@@ -43,11 +49,11 @@ class Report:
             listing('tensors left to the initialisation (--allow_missing)',
                     self.left_to_init))
 
-  def check(self, hint='', outcome='nothing was written'):
+  def check(self, fix=WRONG_VARIANT_FIX, outcome='nothing was written'):
     if self.missing or self.unexpected or self.misshaped:
       raise ConversionError(
           f'{self.source} does not match the target model; {outcome}.'
-          f'{self.text()}{hint}')
+          f'{self.text()}', fix)
 
 
 def match(state: Dict[str, np.ndarray], entries: Dict[str, names.Entry],

@@ -95,7 +95,9 @@ def _check_fit(path, meta, tensors, target, in_scope):
         f'{meta.get("command", "?")} for variant {meta.get("variant", "?")!r}):'
         + listing('missing tensors', missing)
         + listing('unexpected tensors', unexpected)
-        + listing('mis-shaped tensors', misshaped))
+        + listing('mis-shaped tensors', misshaped),
+        'load it with the variant it was converted for, or convert it again '
+        'for this one')
 
 
 def load_converted(path: str, target_variables,
@@ -118,8 +120,8 @@ def load_converted(path: str, target_variables,
   else:
     tensors, meta = read(path)
   if meta.get('layout') == 'torch':
-    raise ConversionError(f'{path} is a PyTorch export (torch key names); '
-                          'load it with torch_reference.load_exported.')
+    raise ConversionError(f'{path} is a PyTorch export (torch key names)',
+                          'load it with torch_reference.load_exported')
   covers = tuple(meta.get('covers', ['']))
   scope = tuple(include) if include is not None else ('',)
   in_scope = lambda p: _covered(p, covers) and _covered(p, scope)

@@ -5,9 +5,9 @@ imported lazily inside `_torch_load`, so nothing else here needs it. A
 checkpoint that pickles foreign objects (the official transt.pth holds a
 `constructor` of TransT's `ltr` package) loads through inert placeholder
 classes registered with `torch.serialization.safe_globals` under the names
-that `get_unsafe_globals_in_checkpoint` reports (DESIGN.md §9). Placeholders
-can be created and given state, never called: a pickle that calls a
-function is refused.
+that `get_unsafe_globals_in_checkpoint` reports. Placeholders can be
+created and given state, never called: a pickle that calls a function, or
+loads one torch blocks (os.system, ...), is refused as unsafe, naming it.
 """
 
 import os
@@ -15,6 +15,8 @@ import pickletools
 import zipfile
 
 import numpy as np
+
+from cost_jax import errors
 
 # numpy's side-effect-free array/scalar reconstructors (pickled numpy values in
 # training stats); everything else foreign becomes a placeholder.
@@ -24,8 +26,12 @@ _NUMPY_SAFE = ('numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
                'numpy.dtype')
 
 
-class WeightFileError(ValueError):
+class WeightFileError(errors.UserError, ValueError):
   """A weight file that cannot be read safely or is not what was expected."""
+
+
+_RESAVE = ('re-save the tensors alone from a trusted copy '
+           '(torch.save(model.state_dict(), path)) or as safetensors')
 
 
 class RefusedCall(Exception):
@@ -66,7 +72,8 @@ def _unsafe_globals(path):
   with open(path, 'rb') as f:
     if f.read(4) == b'PK\x03\x04':
       raise WeightFileError(f'{path} is a truncated or damaged zip archive '
-                            '(torch.save format without its central directory).')
+                            '(torch.save format without its central directory)',
+                            'copy or download the file again')
   safe = set(wou._get_allowed_globals()) | set(wou._get_user_allowed_globals())
   with open(path, 'rb') as f:
     for _ in range(3):  # magic number, protocol version, sys info
@@ -98,6 +105,7 @@ def _safe_globals_for(names):
 def _torch_load(path):
   """torch.load(weights_only=True) with placeholders for foreign classes."""
   import torch
+  foreign = []
   try:
     foreign = _unsafe_globals(path)
     with torch.serialization.safe_globals(_safe_globals_for(foreign)):
@@ -105,27 +113,38 @@ def _torch_load(path):
   except WeightFileError:
     raise
   except Exception as e:  # noqa: BLE001 (torch raises many types here)
-    refused = next((x for x in (e, e.__cause__, e.__context__)
-                    if isinstance(x, RefusedCall)), None)
+    chain = (e, e.__cause__, e.__context__)
+    refused = next((x for x in chain if isinstance(x, RefusedCall)), None)
     if refused is not None:
-      raise WeightFileError(
-          f'{path}: its pickle calls {refused.args[0]}(...) while loading; '
-          'refusing to run code from a weight file. Re-save the tensors '
-          'alone (torch.save(model.state_dict(), ...)) or as safetensors.'
-      ) from None
+      raise _unsafe(path, f'calls {refused.args[0]}(...) while loading') from None
+    text = ' '.join(str(x) for x in chain if x is not None)
+    blocked = [name for name in foreign if name in text]
+    if blocked:
+      raise _unsafe(path, f'asks for {", ".join(blocked)}') from None
     raise WeightFileError(
         f'{path} is not a readable PyTorch weight file (truncated, corrupt or '
-        f'not written by torch.save): {_reason(e)}') from None
+        f'not written by torch.save): {_reason(e)}',
+        'give a file written by torch.save, or a .safetensors file') from None
+
+
+def _unsafe(path, what):
+  """The refusal of a pickle that would run code (`what` it does)."""
+  return WeightFileError(
+      f'{path} was refused as unsafe: its pickle {what}, which could run '
+      'code on this machine; nothing was loaded', _RESAVE)
 
 
 def _reason(error):
-  """The informative line of a torch.load error."""
+  """The informative line of a torch.load error, without torch's advice
+  (loading with weights_only=False would run the file's code)."""
   text = str(error)
   marker = 'WeightsUnpickler error:'
   if marker in text:
     text = text.split(marker, 1)[1]
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  return f'{type(error).__name__}: {lines[0] if lines else ""}'
+  lines = [line.strip() for line in text.splitlines()
+           if line.strip() and 'weights_only' not in line
+           and not line.strip().startswith('Check the documentation')]
+  return f'{type(error).__name__}: {lines[0] if lines else "cannot unpickle"}'
 
 
 def _read_safetensors(path):
@@ -138,14 +157,16 @@ def _read_safetensors(path):
     return tensors_to_numpy(load_torch(path), path, 'safetensors file')
   except (SafetensorError, OSError, ValueError) as e:
     raise WeightFileError(f'{path} is not a readable safetensors file '
-                          f'(truncated or corrupt?): {e}') from None
+                          f'(truncated or corrupt?): {e}',
+                          'copy or download the file again') from None
 
 
 def read_file(path):
   """Returns the file's object: a dict of numpy arrays for safetensors, the
   unpickled object (tensors kept as torch tensors) for PyTorch files."""
   if not os.path.isfile(path):
-    raise WeightFileError(f'No such weight file: {path}')
+    raise WeightFileError(f'no such weight file: {path}',
+                          'check the path (--input, or the config field naming it)')
   if path.endswith('.safetensors'):
     return _read_safetensors(path)
   return _torch_load(path)
@@ -155,7 +176,7 @@ def tensors_to_numpy(obj, path, what='state_dict'):
   """A {name: tensor} mapping -> {name: float32/int numpy}; clear errors."""
   if not hasattr(obj, 'items'):
     raise WeightFileError(f'{path}: expected a {what} (a mapping of names to '
-                          f'tensors), found {type(obj).__name__}.')
+                          f'tensors), found {type(obj).__name__}', _RESAVE)
   out = {}
   for key, value in obj.items():
     if isinstance(value, np.ndarray):
@@ -167,5 +188,5 @@ def tensors_to_numpy(obj, path, what='state_dict'):
       out[str(key)] = value.numpy()
     else:
       raise WeightFileError(f'{path}: entry {key!r} of the {what} is a '
-                            f'{type(value).__name__}, not a tensor.')
+                            f'{type(value).__name__}, not a tensor', _RESAVE)
   return out
