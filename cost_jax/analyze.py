@@ -24,6 +24,7 @@ import math
 import os
 import sys
 
+from cost_jax import errors
 from cost_jax.evaluation import packing, results_io
 from cost_jax.evaluation.protocols import PROTOCOLS, evaluate, get_protocol
 
@@ -207,47 +208,40 @@ def _expected_sequences(args) -> dict:
 def pack_main(argv) -> int:
     """``python -m cost_jax.analyze pack ...``; user errors: one line, exit status 2."""
     args = _pack_parser().parse_args(argv)
-    try:
-        if not os.path.isdir(args.results):
-            raise packing.PackError(f'--results {args.results} is not a folder',
-                                    "give the tracker's results folder")
-        members = packing.pack(args.results, _expected_sequences(args), args.dataset, args.out)
-    except (packing.PackError, OSError, ValueError) as err:
-        text = str(err) if isinstance(err, packing.PackError) else (
-            f'{err}. Fix: check --root / --list and --results')
-        print(f'error: {text}', file=sys.stderr)
-        return 2
+    if not os.path.isdir(args.results):
+        raise packing.PackError(f'--results {args.results} is not a folder',
+                                "give the tracker's results folder")
+    members = packing.pack(args.results, _expected_sequences(args), args.dataset, args.out)
     print(f'wrote {args.out}: {len(members)} files for the {packing.SERVERS[args.dataset].name} '
           'server')
     return 0
 
 
+@errors.exits_on_user_error
 def main(argv=None) -> int:
+    """The CLI; a user error prints one line `error: <what>. Fix: <how>` (cost_jax.errors)
+    and returns status 2, a bug raises."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['pack']:
         return pack_main(argv[1:])
     args = _parser().parse_args(argv)
     protocol = args.protocol or DEFAULT_PROTOCOL.get(args.dataset, 'pytracking')
-    try:
-        from input_pipeline.readers import load_dataset  # lazy: metrics stay reader-free
-        sequences = list(load_dataset(args.dataset, args.root, split=args.split))
-        names = _tracker_names(args.results)
-        loaded = {n: results_io.load_tracker_results(
-            d, sequences, strict_length=not args.allow_length_mismatch,
-            skip_missing=args.skip_missing) for n, d in zip(names, args.results)}
-        if args.skip_missing:
-            common = set.intersection(*(set(boxes) for boxes, _ in loaded.values()))
-            print(f'scoring {len(common)} / {len(sequences)} sequences '
-                  f'(those with results from every tracker)')
-            sequences = [s for s in sequences if s.name in common]
-        metrics = analyze(sequences, {n: b for n, (b, _) in loaded.items()}, protocol, args.out,
-                          times_by_tracker={n: t for n, (_, t) in loaded.items()},
-                          timing_by_tracker={n: results_io.read_timing(d)
-                                             for n, d in zip(names, args.results)},
-                          attributes=not args.no_attributes, title=f'{args.dataset} ({args.split})')
-    except (ImportError, OSError, ValueError, KeyError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    from input_pipeline.readers import load_dataset  # lazy: metrics stay reader-free
+    sequences = list(load_dataset(args.dataset, args.root, split=args.split))
+    names = _tracker_names(args.results)
+    loaded = {n: results_io.load_tracker_results(
+        d, sequences, strict_length=not args.allow_length_mismatch,
+        skip_missing=args.skip_missing) for n, d in zip(names, args.results)}
+    if args.skip_missing:
+        common = set.intersection(*(set(boxes) for boxes, _ in loaded.values()))
+        print(f'scoring {len(common)} / {len(sequences)} sequences '
+              f'(those with results from every tracker)')
+        sequences = [s for s in sequences if s.name in common]
+    metrics = analyze(sequences, {n: b for n, (b, _) in loaded.items()}, protocol, args.out,
+                      times_by_tracker={n: t for n, (_, t) in loaded.items()},
+                      timing_by_tracker={n: results_io.read_timing(d)
+                                         for n, d in zip(names, args.results)},
+                      attributes=not args.no_attributes, title=f'{args.dataset} ({args.split})')
     print(metrics['table'])
     print(f"wrote {os.path.join(args.out, 'metrics.json')} and {len(metrics['plots'])} plots")
     return 0

@@ -108,12 +108,13 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert rc == 0 and calls == [('vlsot500', '/data/x', 'test')]
     assert 'protocol: vlsot500' in printed and 'COST' in printed and '25.0' in printed  # FPS
     assert json.loads((out / 'metrics.json').read_text())['protocol'] == 'vlsot500'
-    # a results file with a wrong line count -> clear error naming the file, exit code 1
+    # a results file with a wrong line count -> one line naming the file, exit status 2
     results_io.write_boxes(tmp_path / 'res' / 'TransT' / 'seq1.txt', np.ones((5, 4)))
     rc = A.main(['--dataset', 'vlsot500', '--root', '/data/x', '--results', *dirs,
                  '--protocol', 'lasot', '--out', str(out)])
     err = capsys.readouterr().err
-    assert rc == 1 and 'seq1.txt' in err and 'expected 40 lines' in err and 'found 5' in err
+    assert rc == 2 and 'seq1.txt' in err and 'expected 40 lines' in err and 'found 5' in err
+    assert err.startswith('error: ') and '. Fix: ' in err and err.count('\n') == 1
 
 
 def got10k_style_toolkit_results(folder, seqs, runs):

@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.evaluation import results_io
 
 __all__ = ['SERVERS', 'PackError', 'check', 'pack', 'read_sequence_list']
@@ -40,12 +41,12 @@ SERVERS = {
 }
 
 
-class PackError(ValueError):
+class PackError(errors.UserError, ValueError):
     """Results that the server would reject: says what and how to fix it."""
 
     def __init__(self, what: str, fix: str):
         self.what, self.fix = what, fix
-        super().__init__(f'{what}. Fix: {fix}')
+        super().__init__(what, fix)
 
 
 def read_sequence_list(path) -> dict:

@@ -1,7 +1,9 @@
 """Named evaluation protocols that reproduce each official toolkit's conventions.
 
-Every rule below was read from the toolkit's source (commits in the fact sheet
-``research/metrics_and_datasets.md`` §0; rules in A.1-A.9).  A protocol fixes:
+Every rule below was read from the toolkit's source: got10k toolkit 956e7286,
+pytracking 7eb9e74b, LaSOT toolkit 95bf38ae, TNL2K toolkit 1a96f6eb, MMOT
+toolkit (983632847/Awesome-Multimodal-Object-Tracking) 2d53dcab, and the
+OSTrack-lineage copies in JointNLT 94b338e1 and UVLTrack 6ca34055.  A protocol fixes:
 thresholds, the IoU form, how absent / invalid ground-truth frames count, how
 invalid predictions are repaired, the first frame, length mismatches, which
 point of each curve is "the" score, and how sequences are averaged.
@@ -27,6 +29,7 @@ import dataclasses
 
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.evaluation import aggregate
 from cost_jax.evaluation import metrics as M
 
@@ -134,8 +137,8 @@ def get_protocol(protocol) -> Protocol:
     try:
         return PROTOCOLS[protocol]
     except KeyError:
-        raise ValueError(
-            f'unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}') from None
+        raise errors.InvalidValue(f'unknown protocol {protocol!r}',
+                                  f'choose from {sorted(PROTOCOLS)}') from None
 
 
 def _fit_lengths(pred, gt, visible, absent, mode: str, name: str):
@@ -145,8 +148,9 @@ def _fit_lengths(pred, gt, visible, absent, mode: str, name: str):
         return pred, gt, visible, absent
     if mode == 'error' or (mode == 'truncate_pred' and m < n):
         need = 'equal lengths' if mode == 'error' else 'at least as many boxes as frames'
-        raise ValueError(f'{name}: the results have {m} boxes but the ground truth has {n} '
-                         f'frames (protocol rule: {need})')
+        raise errors.InvalidValue(f'{name}: the results have {m} boxes but the ground truth '
+                                  f'has {n} frames (protocol rule: {need})',
+                                  'write one box per frame')
     if m > n:
         return pred[:n], gt, visible, absent
     if mode == 'truncate':
@@ -163,7 +167,7 @@ def _forward_fill(boxes: np.ndarray, replace: np.ndarray) -> np.ndarray:
 
 
 def _repair_predictions(pred, gt, protocol: Protocol, name: str) -> np.ndarray:
-    """Invalid-prediction rules of the MATLAB toolkits and pytracking (fact sheet A.8)."""
+    """Invalid-prediction rules of the MATLAB toolkits and pytracking."""
     n = min(len(pred), len(gt))
     gt_has_nan = np.zeros(len(pred), bool)
     gt_has_nan[:n] = np.isnan(gt[:n]).any(axis=1)
@@ -174,9 +178,10 @@ def _repair_predictions(pred, gt, protocol: Protocol, name: str) -> np.ndarray:
         if protocol.pred_fix == 'pytracking':
             broken = np.isnan(pred).any(axis=1) | (pred[:, 2:] < 0).any(axis=1)
             if broken.any():
-                raise ValueError(f'{name}: pytracking rejects results with NaN or negative size '
-                                 f'(first at frame {int(np.argmax(broken))}); "target absent" '
-                                 f'predictions cannot be scored by this protocol')
+                raise errors.InvalidValue(
+                    f'{name}: pytracking rejects results with NaN or negative size (first at '
+                    f'frame {int(np.argmax(broken))}); "target absent" predictions cannot be '
+                    'scored by this protocol', 'score them with another --protocol')
             return _forward_fill(pred, (pred[:, 2:] == 0).any(axis=1) & ~gt_has_nan)
     return pred
 

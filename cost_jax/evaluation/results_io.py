@@ -28,6 +28,8 @@ import zipfile
 
 import numpy as np
 
+from cost_jax import errors
+
 __all__ = [
     'ResultsFormatError', 'ResultsLengthError', 'read_boxes', 'write_boxes', 'format_boxes',
     'read_times', 'write_times', 'result_path', 'time_path', 'find_result_file',
@@ -41,13 +43,14 @@ TIMING = 'timing.json'
 _SEPARATORS = re.compile(r'[,\s]+')
 
 
-class ResultsFormatError(ValueError):
-    """A results file that cannot be parsed; names the file (and line)."""
+class ResultsFormatError(errors.UserError, ValueError):
+    """A results file that cannot be parsed; names the file (and line) and the fix."""
 
-    def __init__(self, path, problem: str, line: int | None = None):
+    def __init__(self, path, problem: str, line: int | None = None,
+                 fix: str = 'write one x,y,w,h box per frame and line (commas or spaces)'):
         self.path, self.line, self.problem = str(path), line, problem
         where = self.path if line is None else f'{self.path}, line {line}'
-        super().__init__(f'{where}: {problem}')
+        super().__init__(f'{where}: {problem}', fix)
 
 
 class ResultsLengthError(ResultsFormatError):
@@ -55,7 +58,9 @@ class ResultsLengthError(ResultsFormatError):
 
     def __init__(self, path, expected: int, actual: int):
         self.expected, self.actual = expected, actual
-        super().__init__(path, f'expected {expected} lines (one box per frame) but found {actual}')
+        super().__init__(path, f'expected {expected} lines (one box per frame) but found {actual}',
+                         fix='write one box per frame (python -m cost_jax.analyze: or pass '
+                         '--allow_length_mismatch)')
 
 
 def _parse_line(text: str, path, line_no: int) -> np.ndarray:
@@ -160,7 +165,8 @@ def read_time_columns(path) -> np.ndarray:
     rows = [[float(f) for f in _SEPARATORS.split(line.strip()) if f] for line in _read_lines(path)]
     width = max((len(r) for r in rows), default=1)
     if any(len(r) != width for r in rows):
-        raise ResultsFormatError(path, f'rows of different lengths (expected {width} columns)')
+        raise ResultsFormatError(path, f'rows of different lengths (expected {width} columns)',
+                                 fix='write one row of seconds per frame')
     return np.asarray(rows, dtype=np.float64).reshape(-1, width)
 
 
@@ -263,9 +269,10 @@ def load_tracker_results(tracker_dir, sequences, *, strict_length: bool = True,
         if not runs:
             if skip_missing:
                 continue
-            raise FileNotFoundError(
+            raise errors.NotFound(
                 f'no results for sequence {seq.name!r} in {os.fspath(tracker_dir)} (looked for '
-                f'{seq.name}.txt, {seq.name}_001.txt and {seq.name}/{seq.name}_001.txt)')
+                f'{seq.name}.txt, {seq.name}_001.txt and {seq.name}/{seq.name}_001.txt)',
+                'track that sequence, or score only the common ones (analyze --skip_missing)')
         expected = len(seq.boxes) if strict_length else None
         loaded = [read_boxes(path, expected) for path in runs]
         boxes[seq.name] = loaded[0] if len(loaded) == 1 else loaded
