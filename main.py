@@ -6,11 +6,19 @@
   python main.py --config=configs/cost.py:demo --workdir=runs/demo --mode=track \
       --video=clip.mp4 --box=120,80,14,12 --description="the red car on the left"
   python main.py --config=configs/cost.py --mode=describe
+
+A user error (a flag, a missing file, weights of another variant) prints one
+line `error: <what>. Fix: <how>` and exits with status 2; a bug shows its
+traceback (cost_jax/errors.py).
 """
+
+import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from cost_jax import errors
 
 config_flags.DEFINE_config_file(
     'config', 'configs/cost.py', 'Config file[:variant,...].', lock_config=True)
@@ -30,31 +38,54 @@ flags.DEFINE_integer('process_id', None, 'This process (multi-host).')
 FLAGS = flags.FLAGS
 
 
+def parse_flags(argv):
+  """absl's flag parsing; a bad flag is a user error (one line, status 2)."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:  # ml_collections puts the config's traceback in it.
+    text = str(e)
+    if 'Traceback' in text:
+      text = f"{text.split('Traceback')[0]} {text.strip().splitlines()[-1]}"
+    error = errors.InvalidValue(text, 'see python main.py --help')
+  except (AttributeError, KeyError) as e:  # --config.FIELD=... of no field.
+    error = errors.InvalidValue(f'a --config.FIELD=VALUE override names no '
+                                f'config field ({e})',
+                                'use a field of the config file (--help)')
+  print(errors.message(error), file=sys.stderr)
+  sys.exit(errors.EXIT_STATUS)
+
+
+@errors.exits_on_user_error
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.InvalidValue(f'unexpected arguments {argv[1:]}',
+                              'pass every option as --name=value')
   config = FLAGS.config
   if FLAGS.mode == 'describe':
     from cost_jax import describe
     describe.describe(config)
     return
   if not FLAGS.workdir:
-    raise app.UsageError(f'--mode={FLAGS.mode} needs --workdir=DIR.')
+    raise errors.InvalidValue(f'--mode={FLAGS.mode} needs a run directory',
+                              'pass --workdir=DIR')
   from cost_jax import distributed
   distributed.maybe_initialize(FLAGS.distributed, FLAGS.coordinator,
                                FLAGS.num_processes, FLAGS.process_id)
   if FLAGS.mode == 'train':
-    from cost_jax import demo
-    demo.train_then_evaluate(config, FLAGS.workdir)
+    from cost_jax import workflow
+    workflow.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'evaluate':
     from cost_jax import evaluate
     evaluate.evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'track':
     if not FLAGS.video or not FLAGS.box:
-      raise app.UsageError('--mode=track needs --video=PATH and --box=x,y,w,h.')
+      raise errors.InvalidValue(
+          '--mode=track needs the video and the target',
+          'pass --video=PATH (a video file or a frame folder) and '
+          '--box=x,y,w,h (the target in the first frame, in pixels)')
     from cost_jax.tracking import video
     video.track_from_flags(config, FLAGS.workdir)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the train state in WORKDIR/checkpoints (DESIGN.md §5).
+"""Orbax checkpoints of the train state in WORKDIR/checkpoints (docs/design.md).
 
 One orbax CheckpointManager: periodic (config.train.ckpt_every), keep-N
 (config.train.keep_ckpts), asynchronous and atomic (a step directory appears
@@ -26,6 +26,8 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
 
+from cost_jax import errors
+
 
 # Orbax saves replicated arrays "replica-parallel": it slices every array per
 # replica, one small XLA compile per leaf shape on the first save (~30 s for
@@ -52,7 +54,7 @@ def _use_replica_parallel_for_large_arrays_only():
 _use_replica_parallel_for_large_arrays_only()
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(errors.UserError, ValueError):
   """The workdir holds a checkpoint of another configuration."""
 
 
@@ -253,8 +255,9 @@ class Checkpoints:
     return CheckpointMismatchError(
         f'{self.path(step)} is a checkpoint of another configuration (saved '
         f'variant {saved!r}, this run {self.config.variant!r}); {why}\n'
-        f'Nothing was changed. Use another --workdir for this config, or move '
-        f'{self.directory} away to start afresh.')
+        'Nothing was changed',
+        f'use another --workdir for this config, or move {self.directory} '
+        'away to start afresh')
 
   def restore(self, abstract_state, step=None):
     """The state of `step` (default: the newest readable one, see

@@ -1,6 +1,6 @@
 """The one sequence interface shared by every reader, the tracker and the evaluator.
 
-Conventions (see the metrics fact sheet, A.8 and B):
+Conventions (the datasets' own files and the official toolkits'):
 
 * `boxes` are `x, y, w, h` in 0-based pixel coordinates exactly as the files
   store them, as float64.  Rows are NaN where the target is absent (an absence
@@ -31,13 +31,15 @@ from dataclasses import field
 
 import numpy as np
 
+from cost_jax import errors
+
 __all__ = [
     'Sequence', 'ReadError', 'DatasetRootError', 'check_box', 'box_validity',
     'build_sequence', 'fit_length', 'union_masks', 'read_image_size', 'ROOT_FLAG',
 ]
 
 
-class ReadError(ValueError):
+class ReadError(errors.UserError, ValueError):
     """An annotation file that cannot be read; names the file and line and the fix."""
 
     def __init__(self, path, problem: str, line: int | None = None, fix: str = ''):

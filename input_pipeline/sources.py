@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 
+from cost_jax import errors
 from input_pipeline.sampler import DatasetPool, shard_indices
 from input_pipeline.sequence import ROOT_FLAG
 
@@ -34,14 +35,15 @@ TRAIN_SPLITS = {'vlsot500': 'test', 'vlsot230': 'test', 'vlsot270': 'test', 'syn
 SOURCES = ('raw', 'tfds')
 
 
-class MissingRootsError(FileNotFoundError):
+class MissingRootsError(errors.NotFound):
   """One or more dataset roots are not set or do not exist."""
 
   def __init__(self, missing: dict[str, str]):
-    lines = [f'  {name}: {repr(root) if root else "(not set)"} -> '
-             f'{ROOT_FLAG.format(name=name)}=DIR' for name, root in missing.items()]
-    super().__init__('Training dataset root(s) missing; set each to the folder that holds '
-                     'the dataset:\n' + '\n'.join(lines))
+    found = ', '.join(f'{name} {repr(root) + " (not found)" if root else "(not set)"}'
+                      for name, root in missing.items())
+    flags = ' '.join(f'{ROOT_FLAG.format(name=name)}=DIR' for name in missing)
+    super().__init__(f'training dataset root(s) missing: {found}',
+                     f'set each to the folder that holds the dataset: {flags}')
     self.missing = dict(missing)
 
 

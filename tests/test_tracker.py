@@ -112,7 +112,7 @@ def test_oracle_tracker_with_resized_crops():
 
 
 def transt_reference(scores, boxes, center, s_x, image_wh, wi=0.49, min_size=10):
-  """pysot_toolkit TransT.track after the network, in numpy float64 (fact sheet §8)."""
+  """pysot_toolkit TransT.track after the network, in numpy float64."""
   g = int(round(len(scores) ** 0.5))
   window = np.outer(np.hanning(g), np.hanning(g)).flatten()
   pscore = scores * (1 - wi) + window * wi
@@ -280,7 +280,7 @@ def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
   # frames: <root>/VL-SOT2x0/<video>/img/000001.jpg
   config.data.eval_root = str(Path(sequences[0].frames[0]).parents[3])
   config.track.batch_sequences = 3  # the compilation of the runner test is reused
-  with pytest.raises(FileNotFoundError, match='Train'):
+  with pytest.raises(FileNotFoundError, match='train first'):
     evaluate.evaluate(config, str(tmp_path))
   save_checkpoint(str(tmp_path), config, variables)
   restored = Tracker.from_workdir(config, str(tmp_path))

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cost_jax import crops as crops_lib
+from cost_jax import errors
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 
@@ -77,30 +78,37 @@ class SequenceState:
 
 
 def check_frame(frame, what: str = 'frame') -> np.ndarray:
-  """An HxWx3 uint8 RGB frame, or a ValueError saying what to fix."""
+  """An HxWx3 uint8 RGB frame, or an errors.InvalidValue saying what to fix."""
   if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
     shape = getattr(frame, 'shape', type(frame).__name__)
-    raise ValueError(f'{what} must be an HxWx3 RGB numpy array, got {shape} (convert BGR '
-                     'frames from cv2 with cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))')
+    raise errors.InvalidValue(
+        f'{what} must be an HxWx3 RGB numpy array, got {shape}',
+        'convert BGR frames from cv2 with cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)')
   if frame.dtype != np.uint8:
-    raise ValueError(f'{what} must be uint8 (0-255), got dtype {frame.dtype}: use '
-                     'frame.clip(0, 255).astype(np.uint8)')
+    raise errors.InvalidValue(f'{what} must be uint8 (0-255), got dtype {frame.dtype}',
+                              'use frame.clip(0, 255).astype(np.uint8)')
   return frame
 
 
 def check_init_box(box, image_wh, what: str = 'initial box') -> np.ndarray:
-  """A finite x, y, w, h box of positive size that overlaps the image, else ValueError."""
+  """A finite x, y, w, h box of positive size that overlaps the image, else
+  errors.InvalidValue (a ValueError)."""
   b = np.asarray(box, np.float64).reshape(-1)
   width, height = image_wh
+  xywh = 'the top-left corner x, y and the width, height in pixels'
   if b.shape != (4,):
-    raise ValueError(f'{what} must be 4 numbers x, y, w, h; got {np.asarray(box).tolist()}')
+    raise errors.InvalidValue(
+        f'{what} must be 4 numbers x, y, w, h; got {np.asarray(box).tolist()}', f'give {xywh}')
   if not np.all(np.isfinite(b)):
-    raise ValueError(f'{what} {b.tolist()} has a NaN or infinite value')
+    raise errors.InvalidValue(f'{what} {b.tolist()} has a NaN or infinite value',
+                              f'give 4 finite numbers: {xywh}')
   if b[2] <= 0 or b[3] <= 0:
-    raise ValueError(f'{what} {b.tolist()} has zero or negative width/height; give x, y, w, h '
-                     'with w, h > 0 (not x1, y1, x2, y2 with x2 < x1)')
+    raise errors.InvalidValue(f'{what} {b.tolist()} has zero or negative width/height',
+                              'give x, y, w, h with w, h > 0 (not x1, y1, x2, y2 with x2 < x1)')
   if b[0] >= width or b[1] >= height or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
-    raise ValueError(f'{what} {b.tolist()} lies outside the {width}x{height} image')
+    raise errors.InvalidValue(
+        f'{what} {b.tolist()} lies outside the {width}x{height} image',
+        f'give a box that overlaps it: x < {width}, y < {height}, x + w > 0, y + h > 0')
   return b
 
 

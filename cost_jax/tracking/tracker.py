@@ -20,6 +20,7 @@ import os
 import jax
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 from cost_jax.tracking.engine import Engine, check_frame
@@ -202,10 +203,10 @@ def load_weights(config, workdir):
   if converted:
     return (load_converted_variables(config, converted),
             f'converted:{os.path.abspath(converted)}')
-  raise FileNotFoundError(
-      f'no weights: {root} holds no checkpoint and no converted weights are configured. Train '
-      'first (--mode=train with this --workdir) or set --config.track.weights=FILE '
-      '(weights converted by cost_jax.convert, e.g. TransT for the no_lb variant).')
+  raise errors.NotFound(
+      f'no weights: {root} holds no checkpoint and no converted weights are configured',
+      'train first (--mode=train with this --workdir) or set --config.track.weights=FILE '
+      '(weights converted by cost_jax.convert, e.g. TransT for the no_lb variant)')
 
 
 @functools.lru_cache(maxsize=8)
@@ -218,7 +219,7 @@ def _expected_shapes(spec) -> dict:
 
 
 def check_shapes(config, variables, source: str) -> None:
-  """Raises ValueError naming the first mismatching parameters of ``variables``."""
+  """Raises errors.InvalidValue naming the first mismatching parameters of ``variables``."""
   want = _expected_shapes(factory.create_model(config)[1])
   got = {jax.tree_util.keystr(k): tuple(np.shape(v))
          for k, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
@@ -228,6 +229,7 @@ def check_shapes(config, variables, source: str) -> None:
   if 'params' not in variables:
     problems.insert(0, "no 'params'")
   if problems:
-    raise ValueError(f'{source} does not fit config {config.variant!r} ({len(problems)} '
-                     f'problems, e.g. {"; ".join(problems[:5])}): evaluate with the config '
-                     'it was trained with')
+    raise errors.InvalidValue(
+        f'{source} does not fit config {config.variant!r} ({len(problems)} problems, e.g. '
+        f'{"; ".join(problems[:5])})',
+        'pass the --config variant the weights were trained with, or another --workdir')

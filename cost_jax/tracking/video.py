@@ -25,6 +25,7 @@ import time
 import cv2
 import numpy as np
 
+from cost_jax import errors
 from cost_jax.tracking import bad_frames
 
 __all__ = ['track_video', 'track_from_flags', 'parse_box', 'open_frames', 'VideoOpenError']
@@ -33,22 +34,27 @@ _BOX_COLOUR = (0, 255, 0)  # BGR
 _TEXT_COLOUR = (255, 255, 255)
 
 
-class VideoOpenError(OSError):
-  """A video file or frame folder that cannot be read; names it."""
+class VideoOpenError(errors.UserError, OSError):
+  """A video file or frame folder that cannot be read; names it (a user error)."""
+
+  def __init__(self, what, fix='give --video an existing video file or folder of frames'):
+    super().__init__(what, fix)
 
 
 def parse_box(text) -> np.ndarray:
   """'x,y,w,h' (commas and/or spaces) -> float64 (4,), or ValueError saying what to fix."""
+  example = 'e.g. --box=120,80,24,18 (top-left corner, width, height in pixels)'
   if text is None:
-    raise ValueError('--box=x,y,w,h is required: the target in the first frame, in pixels')
+    raise errors.InvalidValue('--box=x,y,w,h is missing',
+                              f'give the target in the first frame, {example}')
   parts = [p for p in str(text).replace(',', ' ').split() if p]
   try:
     values = [float(p) for p in parts]
   except ValueError:
     values = []
   if len(values) != 4:
-    raise ValueError(f'--box={text!r}: give 4 numbers x,y,w,h (top-left corner, width, height '
-                     'in pixels), e.g. --box=120,80,24,18')
+    raise errors.InvalidValue(f'--box={text!r} is not 4 numbers x,y,w,h',
+                              f'give 4 numbers, {example}')
   return np.asarray(values, np.float64)
 
 
@@ -58,7 +64,7 @@ def open_frames(source: str):
   An unreadable frame of a folder is yielded as its `bad_frames.FrameReadError`.
   """
   if not source:
-    raise VideoOpenError('--video=PATH is required: a video file or a folder of frames')
+    raise VideoOpenError('--video is missing')
   if os.path.isdir(source):
     from input_pipeline.readers.frames import list_frames
     paths = list_frames(source)
@@ -72,7 +78,7 @@ def open_frames(source: str):
   ok, first = capture.read() if capture.isOpened() else (False, None)
   if not ok:
     capture.release()
-    raise VideoOpenError(f'cannot open video {source} (not a video, or a codec OpenCV lacks); '
+    raise VideoOpenError(f'cannot open video {source} (not a video, or a codec OpenCV lacks)',
                          'extract its frames to a folder (ffmpeg -i VIDEO DIR/%06d.jpg) and '
                          'pass the folder')
   fps = capture.get(cv2.CAP_PROP_FPS) or None

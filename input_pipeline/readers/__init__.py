@@ -15,6 +15,7 @@ import dataclasses
 import functools
 from typing import Callable
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers import (coco, got10k, lasot, otb_lang, tnl2k, trackingnet, vlsot,
                                     webuav)
 from input_pipeline.readers.textfiles import read_box_file, read_flags, read_table
@@ -64,5 +65,5 @@ def load_dataset(name: str, root: str, split: str = 'test') -> list[Sequence]:
     synthetic set) ignore `split`.  COCO returns a lazy list-like.
     """
     if name not in DATASETS:
-        raise ValueError(f'unknown dataset {name!r}; known: {", ".join(sorted(DATASETS))}')
+        raise InvalidValue(f'unknown dataset {name!r}', f'use one of {", ".join(sorted(DATASETS))}')
     return DATASETS[name].loader(root, split)

@@ -1,4 +1,4 @@
-"""COCO as 1-frame pseudo-sequences (fact sheet B.11).
+"""COCO as 1-frame pseudo-sequences.
 
 Layout (pytracking's, or the plain COCO download)::
 
@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import require_root
 from input_pipeline.sequence import DatasetRootError, ReadError, Sequence, box_validity
 
@@ -123,7 +124,7 @@ def load(root: str, split: str = 'train') -> LazySequences:
     """Loads the non-crowd instances of `split` (train or val) as lazy 1-frame sequences."""
     require_root('coco', root)
     if split not in SPLITS:
-        raise ValueError(f'coco: unknown split {split!r}; use train or val (test has no boxes)')
+        raise InvalidValue(f'coco: unknown split {split!r}', 'use train or val (test has no boxes)')
     path, year = _annotation_file(root, split)
     index = CocoIndex(path, _image_dir(root, split, year))
     return LazySequences(len(index.image_ids), index.sequence)

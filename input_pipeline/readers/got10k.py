@@ -1,4 +1,4 @@
-"""GOT-10k (fact sheet B.5).
+"""GOT-10k.
 
 Layout::
 
@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import numbered_frames, require_root
 from input_pipeline.readers.textfiles import (read_box_file, read_flags, read_key_values,
                                               read_name_list)
@@ -84,7 +85,7 @@ def load(root: str, split: str = 'test') -> list[Sequence]:
     """Loads the sequences of `<root>/<split>/list.txt`."""
     require_root('got10k', root)
     if split not in SPLITS:
-        raise ValueError(f'got10k: unknown split {split!r}; use one of {SPLITS}')
+        raise InvalidValue(f'got10k: unknown split {split!r}', f'use one of {SPLITS}')
     split_dir = os.path.join(root, split)
     list_path = os.path.join(split_dir, 'list.txt')
     if not os.path.isfile(list_path):

@@ -1,4 +1,4 @@
-"""LaSOT and LaSOT_ext (fact sheet B.1, B.2).
+"""LaSOT and LaSOT_ext.
 
 Layout::
 
@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import LanguageLog, numbered_frames, require_root, subdirs
 from input_pipeline.readers.textfiles import read_box_file, read_flags, read_name_list
 from input_pipeline.sequence import ROOT_FLAG, ReadError, Sequence, build_sequence, union_masks
@@ -52,10 +53,10 @@ def _split_list(root: str, split: str, dataset: str) -> list[str] | None:
 def select_names(root: str, split: str, dataset: str) -> list[str]:
     """Sequence names of `split`, in the order of the split list or sorted."""
     if split not in ('train', 'test', 'all'):
-        raise ValueError(f'{dataset}: unknown split {split!r}; use train, test or all')
+        raise InvalidValue(f'{dataset}: unknown split {split!r}', 'use train, test or all')
     if dataset == 'lasot_ext' or split == 'all':
         if dataset == 'lasot_ext' and split == 'train':
-            raise ValueError('lasot_ext is a test-only set; use split test or all')
+            raise InvalidValue('lasot_ext is a test-only set', 'use split test or all')
         return discover(root)
     listed = _split_list(root, split, dataset)
     if listed is not None:

@@ -1,4 +1,4 @@
-"""OTB99-Lang (Li et al. 2017; fact sheet B.4).
+"""OTB99-Lang (Li et al. 2017).
 
 Layout::
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import warnings
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import LanguageLog, first_existing, list_frames, require_root
 from input_pipeline.readers.textfiles import read_box_file
 from input_pipeline.sequence import DatasetRootError, ReadError, Sequence, build_sequence
@@ -31,7 +32,7 @@ _GT_NAMES = ('groundtruth_rect.txt', 'groundtruth.txt')
 def split_names(root: str, split: str) -> dict[str, str]:
     """Sequence name -> query file path for `split`."""
     if split not in ('train', 'test', 'all'):
-        raise ValueError(f'otb99_lang: unknown split {split!r}; use train, test or all')
+        raise InvalidValue(f'otb99_lang: unknown split {split!r}', 'use train, test or all')
     out = {}
     for part in (('train', 'test') if split == 'all' else (split,)):
         folder = os.path.join(root, QUERY_DIRS[part])

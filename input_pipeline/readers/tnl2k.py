@@ -1,4 +1,4 @@
-"""TNL2K (fact sheet B.3).
+"""TNL2K.
 
 Per-video folder::
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import LanguageLog, list_frames, require_root, subdirs
 from input_pipeline.readers.textfiles import read_box_file, read_flags, read_name_list
 from input_pipeline.sequence import ROOT_FLAG, ReadError, Sequence, build_sequence
@@ -88,7 +89,7 @@ def load(root: str, split: str = 'test') -> list[Sequence]:
     """Loads the TNL2K videos of `split` (train, test or all)."""
     require_root('tnl2k', root)
     if split not in ('train', 'test', 'all'):
-        raise ValueError(f'tnl2k: unknown split {split!r}; use train, test or all')
+        raise InvalidValue(f'tnl2k: unknown split {split!r}', 'use train, test or all')
     folders = find_videos(split_base(root, split))
     names = split_names(root, split)
     if names is not None:

@@ -1,4 +1,4 @@
-"""TrackingNet (fact sheet B.6).
+"""TrackingNet.
 
 Layout::
 
@@ -18,6 +18,7 @@ import os
 import re
 import warnings
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers.frames import numbered_frames, require_root, subdirs
 from input_pipeline.readers.textfiles import read_box_file
 from input_pipeline.sequence import DatasetRootError, Sequence, build_sequence
@@ -38,8 +39,8 @@ def chunks_for_split(root: str, split: str) -> list[str]:
         return train + [c for c in present if c == 'TEST']
     if split in present:
         return [split]
-    raise ValueError(f'trackingnet: unknown split {split!r}; use train, test, all or a chunk '
-                     f'name such as TRAIN_0')
+    raise InvalidValue(f'trackingnet: unknown split {split!r}',
+                       'use train, test, all or a chunk name such as TRAIN_0')
 
 
 def read_classmap(root: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""WebUAV-3M (fact sheet B.7), in the MMOT per-video layout (see `mmot_layout`).
+"""WebUAV-3M, in the MMOT per-video layout (see `mmot_layout`).
 
 ::
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from cost_jax.errors import InvalidValue
 from input_pipeline.readers import mmot_layout
 from input_pipeline.readers.frames import LanguageLog, require_root, subdirs
 from input_pipeline.sequence import DatasetRootError, Sequence
@@ -26,7 +27,7 @@ SPLITS = ('train', 'val', 'test')
 
 def split_folders(root: str, split: str) -> list[str]:
     if split not in SPLITS + ('all',):
-        raise ValueError(f'webuav3m: unknown split {split!r}; use train, val, test or all')
+        raise InvalidValue(f'webuav3m: unknown split {split!r}', 'use train, val, test or all')
     wanted = SPLITS if split == 'all' else (split,)
     folders = [os.path.join(root, d) for d in subdirs(root) if d.lower() in wanted]
     if not folders:
