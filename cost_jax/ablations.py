@@ -18,6 +18,9 @@ import shutil
 import numpy as np
 
 from cost_jax import config_files
+from cost_jax import data_roots
+from cost_jax import evaluate
+from cost_jax import train
 
 VARIANTS = (('COST', ''), ('w/o LB (TransT)', 'no_lb'), ('w/o [OBJ]', 'no_obj'),
             ('w/o CoA', 'no_coa'), ('w/o VLT', 'no_vlt'))
@@ -31,17 +34,16 @@ def run_one(get_config, ablation, seed, test_distractors, root, steps,
 
   `get_config` is the config file's: variant string -> ConfigDict.
   """
-  from cost_jax import demo, evaluate, train
   config = get_config(','.join(filter(None, [size, ablation])))
   config.seed = seed
   config.track.tracker_name = ablation or 'cost'  # Names the plots' curves.
   if steps:
     config.train.num_steps = steps
-  data = os.path.join(root, 'data')
-  config.data.roots.synthetic = demo.synthetic_root(config, data, 'train')
   config.data.synthetic.test_distractors = test_distractors
-  config.data.eval_root = os.path.join(data, f'synthetic_test_{test_distractors}')
-  demo.synthetic_root(config, data, 'test')  # Generates it there once.
+  data = os.path.join(root, 'data')  # Shared by every variant and seed.
+  config = data_roots.prepare(config, data, roots={
+      'train': data_roots.synthetic_root(config, data, 'train'),
+      'test': os.path.join(data, f'synthetic_test_{test_distractors}')})
   workdir = os.path.join(root, f'{ablation or "cost"}_seed{seed}')
   train.train(config, workdir)  # Resumes / returns at once when trained.
   metrics = evaluate.evaluate(config, workdir)

@@ -30,6 +30,7 @@ import os
 import cv2
 import numpy as np
 
+from cost_jax import data_roots
 from cost_jax.evaluation import results_io
 
 __all__ = ['evaluate', 'dataset_root', 'synthetic_test_root', 'fingerprint', 'write_static',
@@ -40,9 +41,8 @@ NCC_NAME = 'ncc'  # cost_jax.tracking.ncc.NAME
 
 
 def synthetic_test_root(config, workdir) -> str:
-  """The held-out synthetic test set (cost_jax.demo.synthetic_root)."""
-  from cost_jax import demo
-  return demo.synthetic_root(config, workdir, 'test')
+  """The held-out synthetic test set, generated once (cost_jax.data_roots)."""
+  return data_roots.synthetic_set(config, workdir, 'test')
 
 
 def dataset_root(config, workdir) -> tuple[str, str]:

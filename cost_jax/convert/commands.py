@@ -8,13 +8,17 @@ match is complete (or the gaps are allowed by `allow_missing`).
 import functools
 import json
 import os
-import re
 
 from cost_jax import text as text_lib
-from cost_jax.convert import matching, names, store
+from cost_jax.convert import bert_folder
+from cost_jax.convert import matching
+from cost_jax.convert import names
+from cost_jax.convert import store
+from cost_jax.convert import torch_files
 from cost_jax.convert.matching import ConversionError
-from cost_jax.convert.torch_files import (WeightFileError, read_file,
-                                          tensors_to_numpy)
+from cost_jax.convert.torch_files import read_file
+from cost_jax.models import factory
+from cost_jax.models.cost import COST
 
 # BERT config fields that must agree (shapes, and numerics that shapes hide).
 BERT_FIELDS = ('hidden_size', 'num_attention_heads', 'intermediate_size',
@@ -24,15 +28,12 @@ BERT_FIELDS = ('hidden_size', 'num_attention_heads', 'intermediate_size',
 
 @functools.lru_cache(maxsize=8)
 def _spec_shapes(spec):
-  from cost_jax.models import factory
-  from cost_jax.models.cost import COST
   return {path: tuple(leaf.shape) for path, leaf in names.flatten(
       factory.variable_shapes(COST(spec), spec)).items()}
 
 
 def target_shapes(config):
   """{JAX path: shape} of the config's model (no weights allocated)."""
-  from cost_jax.models import factory
   _, spec = factory.create_model(config, shapes_only=True)
   return dict(_spec_shapes(spec))
 
@@ -48,20 +49,6 @@ def _strip(state, prefix):
   if state and all(k.startswith(prefix) for k in state):
     return {k[len(prefix):]: v for k, v in state.items()}
   return state
-
-
-def _state_dict(obj, path, wrappers):
-  """The first of `wrappers` present in a checkpoint dict, else the dict."""
-  if isinstance(obj, dict):
-    for name in wrappers:
-      if name in obj and hasattr(obj[name], 'items'):
-        return tensors_to_numpy(obj[name], path, f"'{name}' state_dict")
-    if not all(hasattr(v, 'shape') for v in obj.values()):
-      raise WeightFileError(
-          f'{path}: expected a state_dict or a checkpoint dict with one of '
-          f'{list(wrappers)}; found entries {sorted(map(str, obj))[:12]}',
-          'give the checkpoint this command converts (see --help)')
-  return tensors_to_numpy(obj, path)
 
 
 def _meta(command, source, config, report, covers):
@@ -91,7 +78,8 @@ def convert_transt(source, output, config, target='no_lb', allow_missing=''):
         f'{target == "cost"} (variant {config.variant!r}): use '
         + ("configs/cost.py:paper,no_lb" if target == 'no_lb'
            else "configs/cost.py:paper") + '.')
-  state = _strip(_state_dict(read_file(source), source, ('net',)), 'module.')
+  state = _strip(torch_files.state_dict(read_file(source), source, ('net',)),
+                 'module.')
   if target == 'no_lb':
     return _convert(state, source, output, config, 'transt', ('',),
                     allow_missing=allow_missing)
@@ -103,8 +91,8 @@ def convert_transt(source, output, config, target='no_lb', allow_missing=''):
 def convert_resnet50(source, output, config, allow_missing=''):
   """torchvision ImageNet ResNet-50 state_dict -> the backbone (layer4, fc
   ignored)."""
-  state = _strip(_state_dict(read_file(source), source,
-                             ('state_dict', 'model')), 'module.')
+  state = _strip(torch_files.state_dict(read_file(source), source,
+                                        ('state_dict', 'model')), 'module.')
   state = {f'{names.BACKBONE_TORCH}.{k}': v for k, v in state.items()}
   unused = lambda key: key.startswith(
       (f'{names.BACKBONE_TORCH}.layer4.', f'{names.BACKBONE_TORCH}.fc.'))
@@ -130,74 +118,23 @@ def _check_bert_config(folder, config):
   return theirs
 
 
-def _bert_weights(folder):
-  for name in ('model.safetensors', 'pytorch_model.bin'):
-    path = os.path.join(folder, name)
-    if os.path.exists(path):
-      return path
-  raise WeightFileError(f'BERT folder {folder} has neither model.safetensors '
-                        'nor pytorch_model.bin',
-                        'give an HF BERT folder with its weights')
-
-
-def _bert_state(folder):
-  """(torch-named state under `text_encoder.`, weights file) of an HF folder."""
-  if not os.path.isfile(os.path.join(folder, 'config.json')):
-    raise WeightFileError(f'{folder} is not an HF BERT folder (no config.json)',
-                          'give an HF BERT folder (config.json, weights, '
-                          'vocab.txt)')
-  source = _bert_weights(folder)
-  state = _state_dict(read_file(source), source, ())
-  return {'text_encoder.' + k.removeprefix('bert.'): v
-          for k, v in state.items()}, source
-
-
-def _bert_unused(keep):
-  """cls.* heads and encoder layers >= keep are dropped on purpose."""
-  layer = re.compile(r'^text_encoder\.encoder\.layer\.(\d+)\.')
-
-  def unused(key):
-    found = layer.match(key)
-    return key.startswith('text_encoder.cls.') or bool(
-        found and int(found.group(1)) >= keep)
-
-  return unused
-
-
 def convert_bert(folder, output, config, allow_missing=''):
   """HF BERT folder -> the text encoder (any BERT config; `bert.` prefix
   stripped, `cls.*` heads and layers past config.text.num_layers ignored)."""
   if not config.model.language:
     raise ValueError(f'Variant {config.variant!r} has no text encoder.')
-  state, source = _bert_state(folder)
+  state, source = bert_folder.torch_state(folder)
   theirs = _check_bert_config(folder, config)
   keep = config.text.num_layers or theirs.get('num_hidden_layers', 0)
   return _convert(state, source, output, config, 'bert',
-                  ('params/text_encoder/',), _bert_unused(keep), allow_missing)
-
-
-def bert_folder_tensors(folder, target_shapes):
-  """In-memory `bert` conversion for load_converted(FOLDER, variables):
-  ({JAX path: array}, sidecar-like meta); checked against the target."""
-  shapes = {p: s for p, s in target_shapes.items()
-            if p.startswith('params/text_encoder/')}
-  if not shapes:
-    raise ConversionError(f'{folder}: this model has no text encoder',
-                          'use a variant with the linguistic branch (not '
-                          'no_lb)')
-  keep = len({p.split('/')[3] for p in shapes if '/encoder/layer_' in p})
-  state, source = _bert_state(folder)
-  flat, report = matching.match(state, names.table(shapes), source,
-                                _bert_unused(keep))
-  report.check('the text encoder is built from config.text.path: give the '
-               'model that folder\'s config', 'nothing was loaded')
-  return flat, {'command': 'bert (in memory)', 'variant': '?',
-                'covers': ['params/text_encoder/']}
+                  (bert_folder.TEXT_ENCODER,), bert_folder.unused(keep),
+                  allow_missing)
 
 
 def convert_import(source, output, config, allow_missing=''):
   """A reference (torch_reference) state_dict -> the whole model."""
-  state = _strip(_state_dict(read_file(source), source,
-                             ('net', 'state_dict', 'model')), 'module.')
+  state = _strip(torch_files.state_dict(read_file(source), source,
+                                        ('net', 'state_dict', 'model')),
+                 'module.')
   return _convert(state, source, output, config, 'import', ('',),
                   allow_missing=allow_missing)

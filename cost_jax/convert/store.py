@@ -12,10 +12,14 @@ import os
 import tempfile
 from typing import Dict, Optional, Sequence
 
+import jax.numpy as jnp
 import numpy as np
+from safetensors.numpy import save_file
 
+from cost_jax.convert import bert_folder
 from cost_jax.convert import names
 from cost_jax.convert.matching import ConversionError, listing
+from cost_jax.convert.torch_files import read_file
 
 FORMAT = 'cost_jax-converted-v1'
 # The TransT visual branch of COST (what `transt --target=cost` covers).
@@ -32,7 +36,6 @@ def sidecar_path(path: str) -> str:
 
 def write(path: str, tensors: Dict[str, np.ndarray], meta: dict):
   """Writes the weights and the sidecar via temp files + os.replace."""
-  from safetensors.numpy import save_file
   side = sidecar_path(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
@@ -60,7 +63,6 @@ def write(path: str, tensors: Dict[str, np.ndarray], meta: dict):
 
 def read(path: str):
   """(tensors {key: numpy}, sidecar dict or {}) of a converted file."""
-  from cost_jax.convert.torch_files import read_file
   tensors = read_file(path)
   meta = {}
   side = sidecar_path(path)
@@ -111,11 +113,9 @@ def load_converted(path: str, target_variables,
   Raises ConversionError naming the file and every missing, unexpected or
   mis-shaped tensor.
   """
-  import jax.numpy as jnp
   target = names.flatten(target_variables)
   if os.path.isdir(path):
-    from cost_jax.convert import commands
-    tensors, meta = commands.bert_folder_tensors(
+    tensors, meta = bert_folder.tensors(
         path, {k: tuple(_shape(v)) for k, v in target.items()})
   else:
     tensors, meta = read(path)

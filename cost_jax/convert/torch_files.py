@@ -190,3 +190,17 @@ def tensors_to_numpy(obj, path, what='state_dict'):
       raise WeightFileError(f'{path}: entry {key!r} of the {what} is a '
                             f'{type(value).__name__}, not a tensor', _RESAVE)
   return out
+
+
+def state_dict(obj, path, wrappers):
+  """The first of `wrappers` present in a checkpoint dict, else the dict."""
+  if isinstance(obj, dict):
+    for name in wrappers:
+      if name in obj and hasattr(obj[name], 'items'):
+        return tensors_to_numpy(obj[name], path, f"'{name}' state_dict")
+    if not all(hasattr(v, 'shape') for v in obj.values()):
+      raise WeightFileError(
+          f'{path}: expected a state_dict or a checkpoint dict with one of '
+          f'{list(wrappers)}; found entries {sorted(map(str, obj))[:12]}',
+          'give the checkpoint this command converts (see --help)')
+  return tensors_to_numpy(obj, path)
