@@ -196,7 +196,7 @@ def time_host_crop(frames, box, repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The PyTorch reference (torch_reference/, issue 4), timed in the same run, f32, eager:
+# The PyTorch reference (torch_reference/), timed in the same run, f32, eager:
 # * single stream: torch_reference.tracker.ReferenceTracker (TransT's loop: numpy crop,
 #   tensor copy, network on cached template/text, window/argmax/decode on host);
 # * batched: its network step (`track` on cached features + window/argmax in torch), uint8

@@ -1,5 +1,5 @@
 """Multi-host start-up: `maybe_initialize` runs jax.distributed.initialize
-before any device is touched (DESIGN.md §5, docs/scaling.md).
+before any device is touched (docs/scaling.md).
 
 When it initialises:
   * explicit coordinator ('host:port'), num_processes and process_id (local

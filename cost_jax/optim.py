@@ -1,4 +1,5 @@
-"""AdamW with parameter groups and TransT's step decay (DESIGN.md §5).
+"""AdamW with parameter groups and TransT's step decay (docs/design.md,
+"Parameter groups").
 
 Groups come from the top-level parameter name (`factory.component_of`):
 'backbone' (ResNet, config.train.backbone_lr), 'text' (BERT,

@@ -2,7 +2,7 @@
 
     python -m input_pipeline.stats --dataset vlsot500 --root /data/VL-SOT500 --json stats.json
 
-Definitions (paper §3, fact sheet C):
+Definitions (paper §3):
 
 * size s_t = sqrt(w_t h_t); a video's average size is the mean over its visible
   frames, a dataset's the mean over videos.

@@ -6,7 +6,7 @@ checkpoints/README.md: indented (4 spaces) and ``` fenced code blocks (not
 Backslash-continued lines are joined; `&&`, `||`, `;` and ` | ` split a line,
 and a python command inside a wrapper (`srun python ...`, `gcloud ...
 --command="... python ..."`) is checked on its own; other programs
-(huggingface-cli, git, gcloud itself) are ignored.  Nothing is trained:
+(hf, git, gcloud itself) are ignored.  Nothing is trained:
 
 * main.py: every --flag is an absl flag of main.py or a --config.<field>
   override of a field of the named variant (`configs.cost.get_config`), whose
@@ -460,8 +460,8 @@ def test_extraction_joins_lines_and_unwraps_wrappers():
       '  cd cost-jax && python main.py --config=configs/cost.py \\',
       '    --workdir=gs://$BUCKET/x --distributed"',
       '#SBATCH --nodes=4',
-      'srun python main.py --workdir=/shared/x  # a comment',
-      'huggingface-cli download bert-base-uncased --local-dir x',
+      'srun python main.py --workdir=/nfs/x  # a comment',
+      'hf download bert-base-uncased --local-dir x',
       '```',
       '',
       '```python',
@@ -477,7 +477,7 @@ def test_extraction_joins_lines_and_unwraps_wrappers():
       ('doc:1', ('pip', 'install', 'x')),
       ('doc:5', ('python', 'main.py', '--config=configs/cost.py', '--workdir=gs://$BUCKET/x',
                  '--distributed')),
-      ('doc:8', ('python', 'main.py', '--workdir=/shared/x')),
+      ('doc:8', ('python', 'main.py', '--workdir=/nfs/x')),
       ('doc:16', ('python', 'benchmarks/input_pipeline.py', '--size', '320x240')),
   ]
 

@@ -1,4 +1,4 @@
-"""Losses and boxes against hand-computed values (DESIGN.md §3-4)."""
+"""Losses and boxes against hand-computed values (docs/design.md)."""
 
 import math
 import types

@@ -1,4 +1,4 @@
-"""Metrics and protocols against hand-computed values (fact sheet research/metrics_and_datasets.md).
+"""Metrics and protocols against hand-computed values.
 
 No jax / tensorflow / torch: the evaluation package must score results anywhere.
 """
@@ -45,7 +45,7 @@ def test_iou_basic_cases():
 
 
 def test_pixel_inclusive_iou_equals_continuous():
-    # LaSOT calc_rect_int.m: right = x + w - 1 and width + 1 cancel (fact sheet A.1).
+    # LaSOT calc_rect_int.m: right = x + w - 1 and width + 1 cancel.
     rng = np.random.default_rng(0)
     a = np.concatenate([rng.uniform(0, 50, (200, 2)), rng.uniform(0.5, 30, (200, 2))], 1)
     b = np.concatenate([rng.uniform(0, 50, (200, 2)), rng.uniform(0.5, 30, (200, 2))], 1)

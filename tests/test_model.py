@@ -34,14 +34,14 @@ def test_paper_parameter_count(variant, paper_millions):
 
 def test_no_lb_is_exactly_transt():
   counts = _count('paper,no_lb')
-  # TransT-N4: 23,016,006 trainable parameters (fact sheet §7).
+  # TransT-N4: 23,016,006 trainable parameters (TransT's README: 23.0M).
   assert counts['total'] == 23_016_006
   assert set(counts) == {'backbone', 'fusion', 'head', 'total'}
   assert counts['backbone'] == 8_543_296
 
 
 def test_paper_stage_shapes():
-  """DESIGN.md §2 shapes, via eval_shape (nothing allocated)."""
+  """The shapes of docs/design.md ("Token layout"), via eval_shape (nothing allocated)."""
   config = cost.get_config('paper')
   model, spec = factory.create_model(config, shapes_only=True)
   variables = factory.variable_shapes(model, spec)

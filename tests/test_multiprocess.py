@@ -1,4 +1,4 @@
-"""Multi-host training with 2 local processes x 2 CPU devices (issue 8).
+"""Multi-host training with 2 local processes x 2 CPU devices.
 
 This file is also the worker: `python tests/test_multiprocess.py --root R
 --workdir W --num_processes 2 --process_id I --coordinator HOST:PORT`

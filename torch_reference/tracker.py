@@ -1,4 +1,4 @@
-"""TransT's online tracker in PyTorch + numpy + cv2 (fact sheet §8, DESIGN §6).
+"""TransT's online tracker in PyTorch + numpy + cv2 (docs/design.md, "Tracking").
 
 The reference the JAX tracker is compared with frame by frame:
 `get_subwindow` crops with first-frame mean-colour padding (truncated to

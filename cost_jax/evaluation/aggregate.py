@@ -1,6 +1,6 @@
 """Turns per-frame measures into per-sequence, dataset and per-attribute scores.
 
-Averaging follows the protocol (fact sheet A.2, A.9): the mean of per-sequence
+Averaging follows the protocol: the mean of per-sequence
 curves (every toolkit except GOT-10k val), or curves over the pooled frames of
 all sequences (GOT-10k val).  The MATLAB toolkits drop sequences whose curve
 sums to <= eps; the MMOT attribute scripts divide attribute sums by *all*

@@ -2,12 +2,11 @@
 
 Boxes are ``x, y, w, h`` rows (top-left corner, width, height), shape (N, 4).
 Every function here is pure and convention-explicit; which convention each
-official toolkit uses is decided in ``protocols.py`` (fact sheet
-``research/metrics_and_datasets.md`` part A).  NaN inputs propagate to NaN
+official toolkit uses is decided in ``protocols.py``.  NaN inputs propagate to NaN
 outputs, and NaN never passes a threshold (``NaN > t`` and ``NaN <= t`` are
 both False), which is how every toolkit read treats them.
 
-Fixed numbers, all from the fact sheet:
+Fixed numbers, the same in every toolkit:
 
 * success (IoU) thresholds: 21 points over [0, 1], test ``IoU > t``
   (101 points for GOT-10k);
@@ -93,7 +92,7 @@ def iou(pred, gt, *, pixel_inclusive: bool = False, union_eps: float = 0.0,
 
     * ``pixel_inclusive``: the MATLAB / pytracking form (right = x + w - 1 and
       intersection + 1).  The -1 and +1 cancel, so it equals the continuous
-      form to rounding (fact sheet A.1); kept to mirror those toolkits.
+      form to rounding; kept to mirror those toolkits.
     * ``union_eps`` / ``clip``: got10k ``rect_iou`` adds ``np.finfo(float).eps``
       to the union and clips to [0, 1] (MMOT inherits this).
     Two empty boxes give NaN without eps, 0 with eps.

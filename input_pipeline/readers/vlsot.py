@@ -1,4 +1,4 @@
-"""VL-SOT500 and its subsets VL-SOT230 / VL-SOT270 (fact sheet B.9), and the synthetic set.
+"""VL-SOT500 and its subsets VL-SOT230 / VL-SOT270, and the synthetic set.
 
 ::
 

@@ -109,7 +109,8 @@ class Vlsot500Cost(_Builder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download VL-SOT500 (https://github.com/983632847/Awesome-Multimodal-Object-Tracking)
   and give the folder that holds VL-SOT230/ and VL-SOT270/ as the manual dir
-  (`tfds.download.DownloadConfig(manual_dir=...)` or `tfds build --manual_dir`).
+  (`tfds.download.DownloadConfig(manual_dir=...)`; training with
+  `--config.data.source=tfds` prepares it from `config.data.roots.vlsot500`).
   """
 
   def _info(self) -> tfds.core.DatasetInfo:
