@@ -23,11 +23,17 @@ from etils import epath
 import jax
 import numpy as np
 
+from jax.experimental import multihost_utils
+
 from cost_jax import checkpointing
+from cost_jax import convert
 from cost_jax import optim
 from cost_jax import train_step
 from cost_jax import validation
 from cost_jax.models import factory
+from input_pipeline import pairs
+from input_pipeline import sources as sources_lib
+from input_pipeline.readers import load_dataset
 
 ON_NAN = ('stop', 'skip')
 # Terms shown on stdout, in this order (every metric goes to the writers).
@@ -41,14 +47,7 @@ TENSORBOARD_ENV = 'COST_JAX_TENSORBOARD'
 
 # --- inputs ------------------------------------------------------------------
 def default_batch_iterator(config, process_index, process_count, start_step):
-  """The tf.data pair pipeline (input_pipeline/pairs.py), imported lazily."""
-  try:
-    from input_pipeline import pairs  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        'The training input pipeline input_pipeline.pairs.make_train_iterator '
-        f'is not available ({e}); pass batch_iterator_fn= to '
-        'cost_jax.train.train or install the input pipeline.') from e
+  """The tf.data pair pipeline (input_pipeline/pairs.py)."""
   return pairs.make_train_iterator(config, process_index=process_index,
                                    process_count=process_count,
                                    start_step=start_step)
@@ -73,13 +72,6 @@ def initial_variables(config, model, spec):
   sources = init_sources(config)
   if not sources:
     return variables
-  try:
-    from cost_jax import convert  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        f'Loading {[p for _, p in sources]} needs cost_jax.convert ({e}). '
-        'Clear config.train.init_* (and set config.text.pretrained=False) to '
-        'train from scratch.') from e
   structure = jax.tree.structure(variables)
   for what, path in sources:
     logging.info('Initialising %s from %s', what, path)
@@ -138,6 +130,7 @@ class MetricWriter:
   def _tensorboard(self):
     if self._tf_writer is None and not self._tf_failed:
       try:
+        # Lazy: TensorFlow (heavy) only when TensorBoard logging is on.
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
         tf.config.set_visible_devices([], 'GPU')
         self._tf_writer = (tf, tf.summary.create_file_writer(self._workdir))
@@ -199,24 +192,37 @@ class ProgressLog:
     self.rows, self.timer = [], (time.time(), done)
 
 
+def read_metric_rows(jsonl_path) -> dict:
+  """{step: row} of metrics.jsonl; rows of one step merge (losses and
+  validation), and where a resumed run rewrote a step the later value wins."""
+  merged = {}
+  for line in epath.Path(jsonl_path).read_text().splitlines():
+    if line.strip():
+      row = json.loads(line)
+      merged.setdefault(row['step'], {}).update(row)
+  return merged
+
+
 def save_loss_curve(jsonl_path, png_path):
   """Plots every loss term of metrics.jsonl against the step (Agg PNG), and
   the validation AUC with its baselines on a second axis when logged."""
   jsonl_path, png_path = epath.Path(jsonl_path), epath.Path(png_path)
   if not jsonl_path.exists():
     return None
+  # Lazy: matplotlib (slow to import) only when plotting.
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  rows = [json.loads(line) for line in jsonl_path.read_text().splitlines()
-          if line.strip()]
-  rows = {r['step']: r for r in rows}  # A resumed run rewrites some steps.
+  rows = read_metric_rows(jsonl_path)
   steps = sorted(rows)
   fig, ax = plt.subplots(figsize=(8, 5))
-  for term in ('loss', 'coa', 'reg', 'ce'):
-    values = [rows[s].get(term) for s in steps]
-    if any(v is not None for v in values):
-      ax.plot(steps, values, label=term)
+  for term, style in (('loss', '-'), ('coa', '-'), ('reg', '-'), ('ce', '-'),
+                      ('ce_const', ':')):
+    have = [s for s in steps if term in rows[s]]
+    if have:
+      label = 'ce of a constant predictor' if term == 'ce_const' else term
+      ax.plot(have, [rows[s][term] for s in have], style, label=label,
+              color='tab:red' if term.startswith('ce') else None)
   ax.set_xlabel('step')
   ax.set_ylabel('loss')
   ax.grid(True, alpha=0.3)
@@ -254,8 +260,6 @@ def make_validator(config):
     return None
   if jax.process_index() != 0:
     return None
-  # Lazy: the readers are part of the input pipeline package.
-  from input_pipeline.readers import load_dataset  # pylint: disable=g-import-not-at-top
   name = config.data.get('val_dataset', '') or config.data.eval_dataset
   sequences = load_dataset(name, root, config.data.eval_split)
   return validation.Validator(config, sequences)
@@ -305,8 +309,6 @@ class StopRequests:
   def requested(self) -> bool:
     flag = self.signum is not None
     if jax.process_count() > 1:
-      # pylint: disable-next=g-import-not-at-top
-      from jax.experimental import multihost_utils
       flag = bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
       self.signum = self.signum or (signal.SIGTERM if flag else None)
     return flag
@@ -345,8 +347,7 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   the final train state as replicated global arrays."""
   check_config(config)
   if batch_iterator_fn is None:
-    from input_pipeline import sources  # pylint: disable=g-import-not-at-top
-    sources.check_sources(config)  # Missing roots stop the run before setup.
+    sources_lib.check_sources(config)  # Missing roots stop the run before setup.
   batch_iterator_fn = batch_iterator_fn or default_batch_iterator
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   is_chief = jax.process_index() == 0

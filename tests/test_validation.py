@@ -1,6 +1,7 @@
 """Validation during training: scores by hand, and a Validator run."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -46,3 +47,22 @@ def test_validator_tracks_and_reports_baselines(smoke_model, tmp_path):
               'val_p20_ncc', 'val_s'):
     assert np.isfinite(scores[key]), key
   assert 0 <= scores['val_auc'] <= 100
+
+
+def test_loss_curve_merges_validation_rows_of_the_same_step(tmp_path):
+  """Validation rows share steps with the loss rows; both must be plotted
+  (a later row of a step used to replace the earlier one)."""
+  import json
+  from cost_jax import train
+  rows = [{'step': 25, 'loss': 8.0, 'ce': 0.69, 'ce_const': 0.69},
+          {'step': 50, 'loss': 7.0, 'ce': 0.5, 'ce_const': 0.69},
+          {'step': 50, 'val_auc': 10.0, 'val_auc_ncc': 30.0,
+           'val_auc_static': 3.0}]
+  jsonl = tmp_path / 'metrics.jsonl'
+  jsonl.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  merged = train.read_metric_rows(jsonl)
+  assert merged[50] == {'step': 50, 'loss': 7.0, 'ce': 0.5, 'ce_const': 0.69,
+                        'val_auc': 10.0, 'val_auc_ncc': 30.0,
+                        'val_auc_static': 3.0}
+  png = train.save_loss_curve(jsonl, tmp_path / 'loss_curve.png')
+  assert png.exists() and os.path.getsize(png) > 1000
