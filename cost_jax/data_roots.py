@@ -18,6 +18,7 @@ import time
 
 from absl import logging
 
+from cost_jax import errors
 from input_pipeline import synthetic
 
 SYNTHETIC = 'synthetic'
@@ -86,10 +87,23 @@ def generation_options(config, split) -> dict:
 
 
 def generate(config, split, root) -> str:
-  """Writes synthetic split `split` into `root` unless it is there; -> root."""
+  """Writes synthetic split `split` into `root` unless it is there; -> root.
+
+  A folder named in the config that holds a set made with other options is
+  refused, never replaced (the user's data are not deleted); a default folder
+  under WORKDIR/data is regenerated.
+  """
   options = generation_options(config, split)
   start = time.time()
-  names = synthetic.generate(root, 'vlsot500', **options)
+  try:
+    names = synthetic.generate(root, 'vlsot500',
+                               replace=not _configured(config, split),
+                               **options)
+  except synthetic.SetMismatchError as e:
+    raise errors.InvalidValue(
+        str(e), f'point the config at another folder, or give the options '
+        f'that made it (config.data.synthetic.*), or delete {e.out_dir}'
+    ) from None
   logging.info('Synthetic %s set %s: %d videos (%.1fs).', split, root,
                len(names), time.time() - start)
   return root

@@ -169,12 +169,15 @@ def _one_video(job) -> str:
 def generate(out_dir: str, layout: str = 'vlsot500', num_videos: int = 20, seed: int = 0, *,
              frames: int = 60, size: tuple[int, int] = (320, 240), distractors: str = 'mixed',
              high_speed_fraction: float = 0.3, test_fraction: float = 0.2, quality: int = 90,
-             workers: int = 1, force: bool = False, **scene_options) -> list[str]:
+             workers: int = 1, force: bool = False, replace: bool = True,
+             **scene_options) -> list[str]:
     """Generates `num_videos` videos into `out_dir` and returns their sequence names.
 
     Skips the work if `out_dir` holds a finished run with the same arguments;
-    a finished run with other arguments is replaced.  `scene_options` are
-    further `SynthOptions` fields (e.g. `num_distractors=(1, 2)`).
+    a finished run with other arguments is replaced, or, with
+    `replace=False`, refused (SetMismatchError naming the differences).
+    `scene_options` are further `SynthOptions` fields (e.g.
+    `num_distractors=(1, 2)`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
@@ -185,6 +188,8 @@ def generate(out_dir: str, layout: str = 'vlsot500', num_videos: int = 20, seed:
     marker = _read_marker(out_dir)
     if marker is not None and marker.get('params') == params and not force:
         return marker['names']
+    if marker is not None and not replace and not force:
+        raise SetMismatchError(out_dir, _differences(marker.get('params', {}), params))
     if marker is not None:
         _remove_previous(out_dir, marker)
     os.makedirs(out_dir, exist_ok=True)
@@ -205,6 +210,27 @@ def generate(out_dir: str, layout: str = 'vlsot500', num_videos: int = 20, seed:
               'folders': [os.path.relpath(f, out_dir) for f in folders]}
     _write(os.path.join(out_dir, MARKER), json.dumps(record, indent=1) + '\n')
     return names
+
+
+class SetMismatchError(ValueError):
+    """A folder holds a finished synthetic set made with other arguments."""
+
+    def __init__(self, out_dir: str, differences: list[str]):
+        self.out_dir, self.differences = out_dir, differences
+        super().__init__(f'{out_dir} holds a synthetic set made with other arguments '
+                         f'({"; ".join(differences)})')
+
+
+def _differences(old: dict, new: dict, prefix: str = '') -> list[str]:
+    """'key: old -> new' for every differing (nested) parameter."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f'{prefix}{key}.')
+        elif a != b:
+            out.append(f'{prefix}{key}: {a!r} -> {b!r}')
+    return out
 
 
 def _size(text: str) -> tuple[int, int]:

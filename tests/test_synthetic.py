@@ -183,3 +183,15 @@ def test_grey_start_keeps_other_sets_unchanged():
     assert plain.target.grey_until == 0
     grey = synthetic.make_scene(3, SEED, SynthOptions(grey_frames=20), False)
     assert grey.target.grey_until == 20
+
+
+def test_a_named_set_with_other_options_is_refused_not_replaced(tmp_path):
+    root = str(tmp_path / 'set')
+    names = synthetic.generate(root, 'vlsot500', 2, SEED, frames=4, size=(96, 72))
+    before = _files(root)
+    with pytest.raises(synthetic.SetMismatchError, match="distractors: 'mixed' -> 'language'"):
+        synthetic.generate(root, 'vlsot500', 2, SEED, frames=4, size=(96, 72),
+                           distractors='language', replace=False)
+    assert _files(root) == before  # nothing deleted
+    assert synthetic.generate(root, 'vlsot500', 2, SEED, frames=4, size=(96, 72),
+                              replace=False) == names
