@@ -25,11 +25,16 @@ config_flags.DEFINE_config_file(
 flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, results.')
 flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'track', 'describe'],
                   'What to run.')
-flags.DEFINE_string('video', None, '--mode=track: a video file or frame folder.')
+flags.DEFINE_string('video', None, '--mode=track: a video file, a frame folder, a camera '
+                    'index (0) or a stream URL (rtsp://, http://).')
 flags.DEFINE_string('box', None, '--mode=track: initial box x,y,w,h (pixels).')
 flags.DEFINE_string('description', '', '--mode=track: the target description.')
 flags.DEFINE_string('out', None, '--mode=track: output folder '
                     '(default WORKDIR/track/<video name>).')
+flags.DEFINE_bool('show_scores', False, '--mode=track: draw every candidate and its '
+                  'score after the Hanning window on tracked.mp4.')
+flags.DEFINE_bool('select_box', False, '--mode=track: draw the first box with the mouse '
+                  '(needs a display and an OpenCV with a GUI) instead of --box.')
 flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() '
                   '(auto-detected on TPU pods and SLURM; env COST_DISTRIBUTED=1).')
 flags.DEFINE_string('coordinator', None, 'host:port of process 0 (multi-host).')
@@ -78,11 +83,12 @@ def main(argv):
     from cost_jax import evaluate
     evaluate.evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'track':
-    if not FLAGS.video or not FLAGS.box:
+    if not FLAGS.video or not (FLAGS.box or FLAGS.select_box):
       raise errors.InvalidValue(
           '--mode=track needs the video and the target',
-          'pass --video=PATH (a video file or a frame folder) and '
-          '--box=x,y,w,h (the target in the first frame, in pixels)')
+          'pass --video=PATH (a video file, a frame folder, a camera index or a stream '
+          'URL) and --box=x,y,w,h (the target in the first frame, in pixels) or '
+          '--select_box')
     from cost_jax.tracking import video
     video.track_from_flags(config, FLAGS.workdir)
 

@@ -225,6 +225,11 @@ def _track(size):
   # in one video or sequence (cost_jax.tracking.bad_frames).
   k.on_bad_frame = 'skip'
   k.max_bad_frames = 50
+  # --mode=evaluate: the checkpoints of WORKDIR/checkpoints to evaluate:
+  # 'latest', 'all' or steps 'N,M' (several: one table row per step).
+  k.steps = 'latest'
+  # --mode=track on a camera or stream: stop when no frame came for this long.
+  k.stream_timeout = 10.0
   return k
 
 

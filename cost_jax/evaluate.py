@@ -13,6 +13,8 @@ Output under ``WORKDIR/eval/<dataset>-<split>/``: raw results
 held on every frame) and an ``ncc`` classical baseline (first-frame
 template matching, cost_jax.tracking.ncc), then ``metrics.json``, the table (``table.txt``), PNG
 plots and ``speed.json``.  Re-running tracks only the missing sequences.
+Several datasets (``eval_dataset=a,b``) or checkpoints (``config.track.steps``
+= ``all`` or ``N,M``) are evaluated by `cost_jax.evaluate_many`.
 
 Unreadable frames (``config.track.on_bad_frame`` / ``max_bad_frames``, see
 `cost_jax.tracking.bad_frames`): the last box is carried over them and they
@@ -34,7 +36,8 @@ from cost_jax import data_roots
 from cost_jax.evaluation import results_io
 
 __all__ = ['evaluate', 'dataset_root', 'synthetic_test_root', 'fingerprint', 'write_static',
-           'write_ncc', 'STATIC_NAME', 'NCC_NAME']
+           'write_ncc', 'STATIC_NAME', 'NCC_NAME', 'out_dir', 'load_sequences', 'track_model',
+           'score', 'bad_frames_line', 'speed_line']
 
 STATIC_NAME = 'static'
 NCC_NAME = 'ncc'  # cost_jax.tracking.ncc.NAME
@@ -45,13 +48,13 @@ def synthetic_test_root(config, workdir) -> str:
   return data_roots.synthetic_set(config, workdir, 'test')
 
 
-def dataset_root(config, workdir) -> tuple[str, str]:
-  """(dataset name, root folder) of the evaluation set.
+def dataset_root(config, workdir, name=None) -> tuple[str, str]:
+  """(dataset name, root folder) of the evaluation set ``name`` (default: the config's).
 
   ``config.data.eval_root``, else ``WORKDIR/data/synthetic_test`` for the synthetic set
   (``roots.synthetic`` is its training set), else ``config.data.roots.<name>``.
   """
-  name = config.data.eval_dataset
+  name = name or config.data.eval_dataset
   root = config.data.get('eval_root', '')
   if not root:
     root = (synthetic_test_root(config, workdir) if name == 'synthetic'
@@ -108,30 +111,28 @@ def write_ncc(sequences, results_dir) -> list:
   return [s.name for s in todo]
 
 
-def _out_dir(config, workdir) -> str:
-  tag = f'{config.data.eval_dataset}-{config.data.eval_split}'
-  return os.path.join(os.fspath(workdir), 'eval', tag)
+def out_dir(workdir, name: str, split: str) -> str:
+  """``WORKDIR/eval/<dataset>-<split>``: one dataset's results, tables and plots."""
+  return os.path.join(os.fspath(workdir), 'eval', f'{name}-{split}')
 
 
-def evaluate(config, workdir) -> dict:
-  """Tracks, scores and plots; returns the metrics dict (as metrics.json) + 'speed', 'outputs'."""
-  from cost_jax import analyze
-  from cost_jax.tracking import bad_frames, runner
-  from cost_jax.tracking.engine import Engine
-  from cost_jax.tracking.tracker import load_weights
+def load_sequences(name: str, root: str, split: str) -> list:
+  """The sequences of one evaluation set (ValueError when it has none)."""
   from input_pipeline.readers import load_dataset
-
-  on_bad_frame, max_bad_frames = bad_frames.check_policy(config)
-  name, root = dataset_root(config, workdir)
-  sequences = load_dataset(name, root, config.data.eval_split)
+  sequences = load_dataset(name, root, split)
   if not sequences:
-    raise ValueError(f'dataset {name!r} at {root} (split {config.data.eval_split!r}) has no '
-                     'sequences')
-  out_dir = _out_dir(config, workdir)
-  results_dir = os.path.join(out_dir, 'results')
-  variables, weights_info = load_weights(config, workdir)
-  engine = Engine(config, variables)
-  tracker_name = config.track.tracker_name
+    raise ValueError(f'dataset {name!r} at {root} (split {split!r}) has no sequences')
+  return sequences
+
+
+def track_model(config, engine, sequences, results_dir, tracker_name: str,
+                weights_info: str) -> dict:
+  """Tracks the sequences without results with the batched runner; -> its speed report.
+
+  Raises BadFramesError naming the sequences that stopped at unreadable frames.
+  """
+  from cost_jax.tracking import bad_frames, runner
+  on_bad_frame, max_bad_frames = bad_frames.check_policy(config)
   report = runner.run_sequences(engine, sequences, results_dir, tracker_name,
                                 batch_size=int(config.track.batch_sequences),
                                 fingerprint=fingerprint(config, weights_info),
@@ -141,31 +142,66 @@ def evaluate(config, workdir) -> dict:
                'compile %.1f s', tracker_name, len(report['tracked']), len(report['skipped']),
                'n/a' if report['fps'] is None else f'{report["fps"]:.1f}',
                report['compile_s'])
+  return report
+
+
+def score(config, name: str, split: str, sequences, results_dir, trackers, out) -> dict:
+  """Writes the static and NCC baselines, then scores ``trackers`` and both baselines
+  (``metrics.json``, ``table.txt``, plots in ``out``); -> the metrics dict."""
+  from cost_jax import analyze
   write_static(sequences, results_dir)
   write_ncc(sequences, results_dir)
+  timed = list(trackers) + [NCC_NAME]
   boxes, times = {}, {}
-  for tracker in (tracker_name, NCC_NAME, STATIC_NAME):
+  for tracker in timed + [STATIC_NAME]:
     boxes[tracker], times[tracker] = results_io.load_tracker_results(
         os.path.join(results_dir, tracker), sequences)
   protocol = config.track.protocol or analyze.DEFAULT_PROTOCOL.get(name, 'pytracking')
-  metrics = analyze.analyze(sequences, boxes, protocol, out_dir,
-                            times_by_tracker={t: times[t] for t in (tracker_name, NCC_NAME)},
+  metrics = analyze.analyze(sequences, boxes, protocol, out,
+                            times_by_tracker={t: times[t] for t in timed},
                             timing_by_tracker={
                                 t: results_io.read_timing(os.path.join(results_dir, t))
-                                for t in (tracker_name, NCC_NAME)},
-                            title=f'{name} ({config.data.eval_split})')
-  results_io.atomic_write_text(os.path.join(out_dir, 'table.txt'), metrics['table'] + '\n')
-  results_io.atomic_write_text(os.path.join(out_dir, 'speed.json'),
+                                for t in timed},
+                            title=f'{name} ({split})')
+  results_io.atomic_write_text(os.path.join(out, 'table.txt'), metrics['table'] + '\n')
+  return metrics
+
+
+def evaluate(config, workdir) -> dict:
+  """Tracks, scores and plots; returns the metrics dict (as metrics.json) + 'speed', 'outputs'.
+
+  Several datasets (``config.data.eval_dataset=a,b``) or checkpoints
+  (``config.track.steps``) go to `cost_jax.evaluate_many`.
+  """
+  from cost_jax import evaluate_many
+  from cost_jax.tracking import bad_frames
+  from cost_jax.tracking.engine import Engine
+  from cost_jax.tracking.tracker import load_weights
+
+  if evaluate_many.is_many(config):
+    return evaluate_many.evaluate_many(config, workdir)
+  bad_frames.check_policy(config)
+  name, root = dataset_root(config, workdir)
+  split = config.data.eval_split
+  sequences = load_sequences(name, root, split)
+  out = out_dir(workdir, name, split)
+  results_dir = os.path.join(out, 'results')
+  variables, weights_info = load_weights(config, workdir)
+  tracker_name = config.track.tracker_name
+  report = track_model(config, Engine(config, variables), sequences, results_dir, tracker_name,
+                       weights_info)
+  metrics = score(config, name, split, sequences, results_dir, [tracker_name], out)
+  results_io.atomic_write_text(os.path.join(out, 'speed.json'),
                                json.dumps(report, indent=1, default=float) + '\n')
   print(metrics['table'])
-  bad = _bad_frames_line(os.path.join(results_dir, tracker_name), sequences)
-  print(f'speed: {_speed_line(report)}\n{bad}wrote {out_dir}/metrics.json, table.txt, speed.json '
+  bad = bad_frames_line(os.path.join(results_dir, tracker_name), sequences)
+  print(f'speed: {speed_line(report)}\n{bad}wrote {out}/metrics.json, table.txt, speed.json '
         f'and {len(metrics["plots"])} plots')
   metrics['speed'] = report
   metrics['outputs'] = {'results': results_dir,
-                        'metrics': os.path.join(out_dir, 'metrics.json'),
-                        'table': os.path.join(out_dir, 'table.txt'),
-                        'speed': os.path.join(out_dir, 'speed.json'),
+                        'metrics': os.path.join(out, 'metrics.json'),
+                        'table': os.path.join(out, 'table.txt'),
+                        'speed': os.path.join(out, 'speed.json'),
                         **{f'plot_{k}': v for k, v in metrics['plots'].items()}}
   return metrics
 
@@ -182,7 +218,7 @@ def _check_failed(report: dict, folder: str, total: int) -> None:
         'and run the same command again: only the missing sequences are tracked.')
 
 
-def _bad_frames_line(folder: str, sequences) -> str:
+def bad_frames_line(folder: str, sequences) -> str:
   """'N unreadable frames in M sequences ...\n' from the results folder, or ''."""
   from cost_jax.tracking.runner import BAD_FRAMES_SUFFIX
   counts = {}
@@ -198,7 +234,8 @@ def _bad_frames_line(folder: str, sequences) -> str:
           f'{len(counts)} sequences: {names}; listed in {folder}/*{BAD_FRAMES_SUFFIX}\n')
 
 
-def _speed_line(report: dict) -> str:
+def speed_line(report: dict) -> str:
+  """One line about a run's speed (or that nothing new was tracked)."""
   if not report['tracked']:
     return 'all sequences were already tracked (delete results to re-time)'
   return (f'{report["fps"]:.1f} frames/s over {len(report["tracked"])} sequences (batch '

@@ -62,9 +62,10 @@ def track_config(smoke_model, on_bad_frame='skip', max_bad_frames=50):
 
 
 def read_boxes_txt(path):
-  lines = open(path, encoding='utf-8').read().splitlines()
-  assert lines[0] == '# frame,x,y,w,h,score'
-  return np.array([[float(v) for v in line.split(',')] for line in lines[1:]])
+  """Rows frame, x, y, w, h, score of boxes.txt (x,y,w,h) and scores.txt beside it."""
+  scores = np.loadtxt(os.path.join(os.path.dirname(path), 'scores.txt'), ndmin=1)
+  boxes = results_io.read_boxes(path, len(scores))
+  return np.column_stack([np.arange(len(scores)), boxes, scores])
 
 
 def test_truncated_jpeg_is_unreadable(folder):

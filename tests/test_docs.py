@@ -18,8 +18,9 @@ and a python command inside a wrapper (`srun python ...`, `gcloud ...
 * pip: the requirements file exists; pytest: the test paths exist.
 
 Values such as DIR, /data/..., $BUCKET are placeholders and pass.  The Python
-API example of docs/tracking.md and its `--mode=track` commands really run, on
-a generated clip with an untrained `demo` checkpoint.
+API example of docs/tracking.md and its `--mode=track` commands on a video file
+or frame folder really run, on a generated clip with an untrained `demo`
+checkpoint.
 """
 
 import concurrent.futures
@@ -634,12 +635,17 @@ def absl_flags(argv):
 
 
 def test_track_commands_run(demo_run, monkeypatch):
+  """The --mode=track commands on a video file or frame folder run (camera and stream
+  commands are only checked: tests/test_live.py tracks a stream)."""
   import main
+  from tests.test_track_video import fourcc
   track = [c for c in COMMANDS if c.where.startswith('docs/tracking.md') and
            '--mode=track' in c.argv]
-  assert len(track) == 2, track  # a video file and a frame folder
+  local = [c for c in track if any(a in ('--video=clip.mp4', '--video=frames/clip')
+                                   for a in c.argv)]
+  assert len(local) == 3 and len(track) == 5, track  # file, folder, scores; stream, camera
   monkeypatch.chdir(demo_run)
-  for command in track:
+  for command in local:
     argv = command.argv[1:]
     assert not any(a.startswith('--config.') for a in argv), 'overrides need a subprocess'
     with absl_flags(argv) as flags:
@@ -648,6 +654,7 @@ def test_track_commands_run(demo_run, monkeypatch):
       out = flags.out or os.path.join(flags.workdir, 'track', video)
     with open(os.path.join(out, 'boxes.txt'), encoding='utf-8') as f:
       lines = f.read().splitlines()
-    assert lines[0] == '# frame,x,y,w,h,score' and len(lines) == len(triangle_frames()) + 1
-    assert lines[1].startswith('0,120.000,80.000,14.000,12.000,'), lines[1]
-    assert os.path.getsize(os.path.join(out, 'tracked.mp4')) > 0, command
+    assert lines[0] == '120.000,80.000,14.000,12.000' and len(lines) == len(triangle_frames())
+    with open(os.path.join(out, 'scores.txt'), encoding='utf-8') as f:
+      assert len(f.read().split()) == len(triangle_frames())
+    assert fourcc(os.path.join(out, 'tracked.mp4')) in ('avc1', 'h264'), command

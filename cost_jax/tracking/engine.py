@@ -36,12 +36,17 @@ from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 
 __all__ = ['Engine', 'SequenceState', 'hanning_window', 'select_and_decode', 'check_frame',
-           'check_init_box', 'compiled_functions']
+           'check_init_box', 'compiled_functions', 'windowed_scores']
 
 
 def hanning_window(grid_side: int) -> np.ndarray:
   """TransT's penalty window, flattened row-major: float64 (G*G,)."""
   return np.outer(np.hanning(grid_side), np.hanning(grid_side)).reshape(-1)
+
+
+def windowed_scores(scores, window, window_influence):
+  """TransT's penalised scores ``p*(1-wi) + window*wi``: (B, N)."""
+  return scores * (1.0 - window_influence) + window[None, :] * window_influence
 
 
 def select_and_decode(scores, boxes, window, geometry, window_influence, min_size):
@@ -51,7 +56,7 @@ def select_and_decode(scores, boxes, window, geometry, window_influence, min_siz
   window (N,); geometry (B, 5) = centre x, centre y, s_x, image W, image H.
   Returns (B, 4) image cx, cy, w, h and (B,) probability of the chosen cell.
   """
-  pscore = scores * (1.0 - window_influence) + window[None, :] * window_influence
+  pscore = windowed_scores(scores, window, window_influence)
   best = jnp.argmax(pscore, axis=-1)
   box = jnp.take_along_axis(boxes, best[:, None, None], axis=1)[:, 0]
   score = jnp.take_along_axis(scores, best[:, None], axis=1)[:, 0]
@@ -130,8 +135,15 @@ class Engine:
     self.search_factor = float(config.data.search_factor)
     self.size_lr = float(config.track.get('size_lr', 1.0))
     self._tokenizer = None
-    self.encode_template, self.encode_text, self.step = compiled_functions(
-        self.spec, float(config.track.window_influence), float(config.track.min_size), forward)
+    self._settings = (self.spec, float(config.track.window_influence),
+                      float(config.track.min_size), forward)
+    self.encode_template, self.encode_text, self.step = compiled_functions(*self._settings)
+
+  @property
+  def step_with_scores(self):
+    """`step` that also returns the windowed scores and candidate centres (compiled on
+    first use): (B, 5 + 3N) = cx, cy, w, h, score, N windowed scores, N image x, N image y."""
+    return compiled_functions(*self._settings, with_scores=True)[2]
 
   # --- host side -------------------------------------------------------------
   @property
@@ -189,10 +201,12 @@ class Engine:
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_functions(spec, window_influence: float, min_size: float, forward=None):
+def compiled_functions(spec, window_influence: float, min_size: float, forward=None,
+                       with_scores: bool = False):
   """(encode_template, encode_text, step) jitted once per spec/settings/forward.
 
   Cached so that every `Tracker` / runner of one model shares compilations.
+  ``with_scores``: the step also returns the score map (`Engine.step_with_scores`).
   """
   model = cost_lib.COST(spec)
   forward = forward or (lambda v, x, z, t: model.apply(v, x, z, t, method=model.track))
@@ -200,21 +214,30 @@ def compiled_functions(spec, window_influence: float, min_size: float, forward=N
   encode_text = jax.jit(lambda v, ids, mask: model.apply(v, ids, mask, method=model.encode_text))
   step = jax.jit(functools.partial(
       _step, forward=forward, window=hanning_window(spec.grid_side).astype(np.float32),
-      window_influence=window_influence, min_size=min_size))
+      window_influence=window_influence, min_size=min_size, with_scores=with_scores))
   return encode_template, encode_text, step
 
 
 def _step(variables, crops, template, text, geometry, *, forward, window, window_influence,
-          min_size):
+          min_size, with_scores=False):
   """The jitted per-frame function: network + scores + window + argmax + decode.
 
-  Returns (B, 5): image cx, cy, w, h and the chosen candidate's probability.
+  Returns (B, 5): image cx, cy, w, h and the chosen candidate's probability;
+  ``with_scores``: (B, 5 + 3N), then every candidate's windowed score and the
+  image x and y of its box centre.
   """
   out = forward(variables, crops, template, text)
   scores = cost_lib.candidate_scores(out['logits']).astype(jnp.float32)
   if scores.shape[-1] != window.shape[0]:
     raise ValueError(f'the head scores {scores.shape[-1]} candidates but the grid is '
                      f'{int(round(window.shape[0] ** 0.5))}^2 = {window.shape[0]}')
-  box, score = select_and_decode(scores, out['boxes'].astype(jnp.float32), jnp.asarray(window),
-                                 geometry, window_influence, min_size)
-  return jnp.concatenate([box, score[:, None]], axis=-1)  # one array: one readback
+  boxes = out['boxes'].astype(jnp.float32)
+  box, score = select_and_decode(scores, boxes, jnp.asarray(window), geometry,
+                                 window_influence, min_size)
+  parts = [box, score[:, None]]
+  if with_scores:
+    half = geometry[:, 2:3] / 2
+    parts += [windowed_scores(scores, jnp.asarray(window), window_influence),
+              boxes[..., 0] * geometry[:, 2:3] + geometry[:, 0:1] - half,
+              boxes[..., 1] * geometry[:, 2:3] + geometry[:, 1:2] - half]
+  return jnp.concatenate(parts, axis=-1)  # one array: one readback

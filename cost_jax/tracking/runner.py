@@ -273,8 +273,10 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
             'sequences': {}, 'bad_frames': {}, 'failed': {}}
   batch_size = max(1, min(batch_size, len(todo)))  # no idle slots for short lists
   report['batch_size'] = batch_size
-  if todo:  # labels the FPS: 'batched xB' (cost_jax.analyze)
-    results_io.write_timing(folder, batch_size)
+  if todo:  # labels the FPS 'batched xB' (cost_jax.analyze); a resumed run's smaller
+    # batch does not relabel the sequences timed in larger ones
+    earlier = (results_io.read_timing(folder) or {}).get('batch_size', 0)
+    results_io.write_timing(folder, max(batch_size, int(earlier)))
   report['compile_s'] = _warm_up(engine, batch_size) if todo else 0.0
   queue = collections.deque(todo)
   frames = step_time = 0.0

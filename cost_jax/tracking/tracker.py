@@ -26,7 +26,7 @@ from cost_jax.models import factory
 from cost_jax.tracking.engine import Engine, check_frame
 
 __all__ = ['Tracker', 'restore_variables', 'load_converted_variables', 'load_weights',
-           'check_shapes']
+           'check_shapes', 'checkpoint_steps', 'checkpoint_info']
 
 
 class Tracker:
@@ -69,13 +69,32 @@ class Tracker:
 
   def track(self, frame_rgb):
     """-> (box x, y, w, h float64 (4,), score float): one jitted step on cached features."""
+    out, _ = self._step(frame_rgb, self.engine.step)
+    return self.engine.update(self._state, out[:4]), float(out[4])
+
+  def track_with_scores(self, frame_rgb):
+    """`track`, and what the tracker considered: -> (box, score, candidates).
+
+    ``candidates``: {'scores' (N,) windowed scores (the map the argmax
+    picks from, row-major over the G x G grid), 'centres' (N, 2) image x, y
+    of each candidate's box, 'region' (cx, cy, side) of the searched square,
+    'chosen' index}.  Its own jitted step, compiled on the first call.
+    """
+    out, geometry = self._step(frame_rgb, self.engine.step_with_scores)
+    n = (out.shape[0] - 5) // 3
+    scores = out[5:5 + n]
+    candidates = {'scores': scores, 'centres': out[5 + n:].reshape(2, n).T,
+                  'region': geometry[:3].astype(np.float64), 'chosen': int(np.argmax(scores))}
+    return self.engine.update(self._state, out[:4]), float(out[4]), candidates
+
+  def _step(self, frame_rgb, step):
+    """(one row of ``step``'s output as numpy, the search geometry) for one frame."""
     if self._state is None:
       raise RuntimeError('call Tracker.initialize(first_frame, box, description) before track')
     frame = check_frame(frame_rgb)
     crop, geometry = self.engine.search_crop(frame, self._state)
-    out = np.asarray(self.engine.step(self.engine.variables, crop[None], self._template,
-                                      self._text, geometry[None]))[0]
-    return self.engine.update(self._state, out[:4]), float(out[4])
+    out = step(self.engine.variables, crop[None], self._template, self._text, geometry[None])
+    return np.asarray(out)[0], geometry
 
   @property
   def state_box(self):
@@ -97,19 +116,34 @@ def _variables_path(tree, path=()):
   return None
 
 
+def _checkpoints_root(workdir) -> str:
+  return os.path.abspath(os.path.join(os.fspath(workdir), 'checkpoints'))
+
+
+def checkpoint_steps(workdir) -> list:
+  """The finished checkpoint steps of ``WORKDIR/checkpoints``, sorted ([] if none)."""
+  import orbax.checkpoint as ocp
+  root = _checkpoints_root(workdir)
+  return sorted(ocp.CheckpointManager(root).all_steps()) if os.path.isdir(root) else []
+
+
+def checkpoint_info(workdir, step: int) -> str:
+  """How results name the weights of checkpoint ``step`` (their manifest's 'weights')."""
+  return f'checkpoint:{_checkpoints_root(workdir)}@{step}'
+
+
 def _orbax_restore(workdir):
   """Restores params + batch_stats of the newest readable checkpoint of ``workdir`` as numpy.
 
   Unreadable steps are named in a warning and skipped, never changed
   (`cost_jax.checkpointing.newest_readable`).  Returns (variables, step).
   """
-  import orbax.checkpoint as ocp
   from cost_jax import checkpointing
-  root = os.path.abspath(os.path.join(os.fspath(workdir), 'checkpoints'))
+  root = _checkpoints_root(workdir)
   if not os.path.isdir(root):
     raise FileNotFoundError(f'no checkpoints folder {root}: train first (--mode=train with '
                             'this --workdir) or use converted weights')
-  steps = ocp.CheckpointManager(root).all_steps()
+  steps = checkpoint_steps(workdir)
   if not steps:
     raise FileNotFoundError(f'{root} holds no finished checkpoint')
   return checkpointing.newest_readable(
@@ -153,17 +187,20 @@ def _restore_step(step_dir):
                                   '"params"')
 
 
-def restore_variables(config, workdir):
-  """({'params', 'batch_stats'}, description) from the newest readable checkpoint in ``workdir``.
+def restore_variables(config, workdir, step=None):
+  """({'params', 'batch_stats'}, description) from checkpoint ``step`` in ``workdir``
+  (default: the newest readable one).
 
   The shapes are checked against ``config`` (ValueError naming the first
   mismatching parameters).
   """
-  variables, step = _orbax_restore(workdir)
+  if step is None:
+    variables, step = _orbax_restore(workdir)
+  else:
+    variables = _restore_step(os.path.join(_checkpoints_root(workdir), str(step)))
   variables = {k: variables[k] for k in ('params', 'batch_stats') if k in variables}
-  where = os.path.join(os.path.abspath(os.fspath(workdir)), 'checkpoints')
-  check_shapes(config, variables, f'checkpoint step {step} in {where}')
-  return variables, f'checkpoint:{where}@{step}'
+  check_shapes(config, variables, f'checkpoint step {step} in {_checkpoints_root(workdir)}')
+  return variables, checkpoint_info(workdir, step)
 
 
 def load_converted_variables(config, path):

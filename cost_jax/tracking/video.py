@@ -1,13 +1,18 @@
-"""`--mode=track`: track one object in your own video (file or folder of frames), headless.
+"""`--mode=track`: track one object in your own video, a camera or a stream, headless.
 
     python main.py --config=configs/cost.py:demo --workdir=runs/demo --mode=track \\
         --video=clip.mp4 --box=120,80,24,18 --description="the red car on the left"
 
-Writes ``<out>/boxes.txt`` (``frame,x,y,w,h,score`` per frame; frame 0 is the
-given box with score 1) and ``<out>/tracked.mp4`` (mp4v; box, score, frame
-index and description drawn), both frame by frame, so a run that ends early
-keeps what it tracked.  ``<out>`` defaults to ``WORKDIR/track/<video name>``.
-Weights as ``--mode=evaluate``.
+``--video`` is a video file, a folder of frames, a camera index (``0``) or a
+stream URL (``rtsp://...``, ``http://...``; `cost_jax.tracking.live`).
+Writes ``<out>/boxes.txt`` (``x,y,w,h`` per frame, the toolkits' layout;
+frame 0 is the given box), ``<out>/scores.txt`` (the tracker's probability
+per frame, 1 for frame 0) and ``<out>/tracked.mp4`` (H.264,
+`cost_jax.tracking.mp4`; box, score, frame index and description drawn; with
+``show_scores`` also the candidates, `cost_jax.tracking.overlay`), all frame
+by frame, so a run that ends early (Ctrl-C, a stream that stops) keeps what
+it tracked.  ``<out>`` defaults to ``WORKDIR/track/<video name>``.  Weights
+as ``--mode=evaluate``.
 
 An unreadable frame of a folder (`cost_jax.tracking.bad_frames`) gets the last
 box (score 0) and a grey frame in the video, and is listed in
@@ -18,15 +23,19 @@ box (score 0) and a grey frame in the video, and is listed in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 
 import cv2
 import numpy as np
 
 from cost_jax import errors
-from cost_jax.tracking import bad_frames
+from cost_jax.evaluation import results_io
+from cost_jax.tracking import bad_frames, live, mp4, overlay
 
 __all__ = ['track_video', 'track_from_flags', 'parse_box', 'open_frames', 'VideoOpenError']
 
@@ -58,13 +67,17 @@ def parse_box(text) -> np.ndarray:
   return np.asarray(values, np.float64)
 
 
-def open_frames(source: str):
-  """(iterator of RGB uint8 frames, frames per second or None, name) for a video or a folder.
+def open_frames(source: str, stream_timeout: float = 10.0):
+  """(iterable of RGB uint8 frames, frames per second or None, name) for a video file, a
+  folder of frames, a camera index or a stream URL (`live.open_stream`).
 
   An unreadable frame of a folder is yielded as its `bad_frames.FrameReadError`.
   """
   if not source:
     raise VideoOpenError('--video is missing')
+  source = str(source)
+  if live.is_stream(source) and not os.path.exists(source):
+    return live.open_stream(source, stream_timeout)
   if os.path.isdir(source):
     from input_pipeline.readers.frames import list_frames
     paths = list_frames(source)
@@ -96,9 +109,13 @@ def _video_frames(capture, first):
     capture.release()
 
 
-def annotate(frame_rgb, box, score, index: int, description: str) -> np.ndarray:
-  """A BGR copy of the frame with the box, score, frame index and description drawn."""
+def annotate(frame_rgb, box, score, index: int, description: str,
+             candidates=None) -> np.ndarray:
+  """A BGR copy of the frame with the box, score, frame index and description drawn
+  (and ``candidates`` of `Tracker.track_with_scores`, `overlay.draw_candidates`)."""
   image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
+  if candidates is not None:
+    overlay.draw_candidates(image, candidates)
   x, y, w, h = (int(round(v)) for v in box)
   cv2.rectangle(image, (x, y), (x + w, y + h), _BOX_COLOUR, 2)
   cv2.putText(image, f'{score:.2f}', (x, max(y - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
@@ -110,93 +127,107 @@ def annotate(frame_rgb, box, score, index: int, description: str) -> np.ndarray:
   return image
 
 
-class _Outputs:
-  """boxes.txt, bad_frames.txt and tracked.mp4 of one run, written frame by frame."""
+@contextlib.contextmanager
+def _interrupt_after():
+  """Holds a Ctrl-C (SIGINT) back until the block is done, then raises KeyboardInterrupt."""
+  if threading.current_thread() is not threading.main_thread():
+    yield  # signal handlers belong to the main thread
+    return
+  received = []
+  previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if received and previous is not signal.SIG_IGN:
+    raise KeyboardInterrupt
 
-  def __init__(self, out_dir, fps, description: str):
+
+class _Outputs:
+  """boxes.txt, scores.txt, bad_frames.txt and tracked.mp4 of one run, frame by frame."""
+
+  def __init__(self, out_dir, fps, description: str, codec: str = mp4.H264):
     self.out_dir, self.fps, self.description = out_dir, fps or 30.0, description
+    self.codec = codec
     self.video_path = os.path.join(out_dir, 'tracked.mp4')
     self.writer = self.size = None
     self.count = 0
     os.makedirs(out_dir, exist_ok=True)
     self.boxes = open(os.path.join(out_dir, 'boxes.txt'), 'w', encoding='utf-8')
-    self.boxes.write('# frame,x,y,w,h,score\n')
+    self.scores = open(os.path.join(out_dir, 'scores.txt'), 'w', encoding='utf-8')
     self.bad_path = os.path.join(out_dir, 'bad_frames.txt')
     if os.path.exists(self.bad_path):  # from an earlier run of this folder
       os.remove(self.bad_path)
 
-  def add(self, frame_rgb, box, score: float, error=None) -> None:
-    """Writes frame ``self.count``: its box, and the annotated frame (grey if ``error``)."""
+  def add(self, frame_rgb, box, score: float, error=None, candidates=None) -> None:
+    """Writes frame ``self.count``: its box, score and annotated frame (grey if ``error``).
+
+    A Ctrl-C meanwhile waits until the frame is in every file.
+    """
     if self.writer is None:
       self.size = (frame_rgb.shape[1], frame_rgb.shape[0])
-      self.writer = cv2.VideoWriter(self.video_path, cv2.VideoWriter_fourcc(*'mp4v'),
-                                    self.fps, self.size)
-      if not self.writer.isOpened():
-        raise OSError(f'cannot write video {self.video_path} (OpenCV without an mp4v '
-                      'encoder?)')
+      self.writer = mp4.open_writer(self.video_path, self.fps, self.size, self.codec)
     if error is not None:
       frame_rgb = np.full((self.size[1], self.size[0], 3), 64, np.uint8)
-      with open(self.bad_path, 'a', encoding='utf-8') as f:
-        f.write(bad_frames.line(self.count, error.path))
-    b = box
-    self.boxes.write(f'{self.count},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{score:.4f}\n')
-    self.boxes.flush()
     text = self.description if error is None else 'unreadable frame: last box carried over'
-    image = annotate(frame_rgb, box, score, self.count, text)
-    self.writer.write(image if image.shape[1::-1] == self.size else cv2.resize(image, self.size))
-    self.count += 1
+    image = annotate(frame_rgb, box, score, self.count, text, candidates)
+    if image.shape[1::-1] != self.size:
+      image = cv2.resize(image, self.size)
+    with _interrupt_after():
+      if error is not None:
+        with open(self.bad_path, 'a', encoding='utf-8') as f:
+          f.write(bad_frames.line(self.count, error.path))
+      self.writer.write(image)
+      self.boxes.write(results_io.format_boxes(np.asarray(box)[None]))
+      self.scores.write(f'{score:.4f}\n')
+      self.boxes.flush()
+      self.scores.flush()
+      self.count += 1
 
   def close(self) -> None:
-    """Finalises the video and closes boxes.txt (also after an error)."""
+    """Finalises the video and closes the text files (also after an error)."""
     self.boxes.close()
+    self.scores.close()
     if self.writer is not None:
-      self.writer.release()
+      self.writer.close()
 
 
 def track_video(config, workdir, video, box, description: str = '', out_dir=None, *,
-                tracker=None) -> dict:
-  """Tracks ``box`` through ``video``; writes boxes.txt and tracked.mp4; returns a summary.
+                tracker=None, show_scores: bool = False, select_box: bool = False) -> dict:
+  """Tracks ``box`` through ``video``; writes boxes.txt, scores.txt and tracked.mp4.
 
-  ``tracker`` (a `Tracker`) overrides loading weights from ``workdir``.  The
-  summary's 'bad_frames' lists the unreadable frames as (index, path); a run
-  stopped by them raises `bad_frames.BadFramesError` (its ``summary``
-  attribute holds the summary) once the outputs are complete.
+  ``tracker`` (a `Tracker`) overrides loading weights from ``workdir``;
+  ``show_scores`` draws the candidates (`overlay`); ``select_box`` asks the
+  user to draw ``box`` on the first frame (`live.select_box`).  Returns a
+  summary; its 'stopped' says why a run ended early (Ctrl-C, a stream with
+  no frame for ``config.track.stream_timeout`` s), 'bad_frames' lists the
+  unreadable frames as (index, path).  A run stopped by those raises
+  `bad_frames.BadFramesError` (its ``summary`` attribute holds the summary)
+  once the outputs are complete.
   """
   bad = bad_frames.BadFrames.from_config(config, f'video {video}')
-  frames, fps, name = open_frames(video)
-  box = parse_box(box) if isinstance(box, str) else np.asarray(box, np.float64)
+  frames, fps, name = open_frames(video, float(config.track.get('stream_timeout', 10.0)))
+  if not select_box:
+    box = parse_box(box) if isinstance(box, str) or box is None else np.asarray(box, np.float64)
   out_dir = out_dir or os.path.join(os.fspath(workdir), 'track', name)
   if tracker is None:
     from cost_jax.tracking.tracker import Tracker, load_weights
     variables, info = load_weights(config, workdir)
     tracker = Tracker(config, variables, weights_info=info)
-  first = next(frames, None)
-  if first is None:
-    raise VideoOpenError(f'video {video} has no frames')
-  if isinstance(first, bad_frames.FrameReadError):
-    raise bad_frames.FrameReadError(f'{first}: the first frame must be readable, --box refers '
-                                    'to it. Fix: replace it, or remove it and give the box in '
-                                    'the next frame', first.path)
+  source, frames = frames, iter(frames)
+  first = _first_frame(frames, video)
+  if select_box:
+    box = live.select_box(first)
   tracker.initialize(first, box, description)
   outputs = _Outputs(out_dir, fps, description)
-  times, stop = [], None
   try:
     outputs.add(first, tracker.state_box, 1.0)
-    for frame in frames:
-      if isinstance(frame, bad_frames.FrameReadError):
-        must_stop = bad.add(outputs.count, frame)
-        outputs.add(None, tracker.state_box, 0.0, frame)
-        if must_stop:
-          stop = bad.stop_reason()
-          break
-        continue
-      t0 = time.perf_counter()
-      out_box, score = tracker.track(frame)
-      times.append(time.perf_counter() - t0)
-      outputs.add(frame, out_box, score)
+    times, stop, interrupted = _track_frames(tracker, frames, outputs, bad, show_scores)
   finally:
     outputs.close()
   summary = _summary(outputs, times, bad)
+  summary['stopped'] = ('interrupted (Ctrl-C)' if interrupted else
+                        getattr(source, 'end_reason', None))
   if stop is not None:
     error = bad_frames.BadFramesError(
         f'{stop}; the {outputs.count} frames up to and including it are in {summary["boxes"]} and '
@@ -208,9 +239,50 @@ def track_video(config, workdir, video, box, description: str = '', out_dir=None
   return summary
 
 
+def _first_frame(frames, video):
+  """The first frame, which must be readable (the box refers to it)."""
+  first = next(frames, None)
+  if first is None:
+    raise VideoOpenError(f'video {video} has no frames')
+  if isinstance(first, bad_frames.FrameReadError):
+    raise bad_frames.FrameReadError(f'{first}: the first frame must be readable, --box refers '
+                                    'to it. Fix: replace it, or remove it and give the box in '
+                                    'the next frame', first.path)
+  return first
+
+
+def _track_frames(tracker, frames, outputs: _Outputs, bad, show_scores: bool):
+  """Tracks and writes every further frame -> (step times, bad-frame stop reason or None,
+  whether Ctrl-C stopped it); what was written before a Ctrl-C stays."""
+  times, stop = [], None
+  try:
+    for frame in frames:
+      if isinstance(frame, bad_frames.FrameReadError):
+        must_stop = bad.add(outputs.count, frame)
+        outputs.add(None, tracker.state_box, 0.0, frame)
+        if must_stop:
+          stop = bad.stop_reason()
+          break
+        continue
+      t0 = time.perf_counter()
+      if show_scores:
+        out_box, score, candidates = tracker.track_with_scores(frame)
+      else:
+        (out_box, score), candidates = tracker.track(frame), None
+      times.append(time.perf_counter() - t0)
+      outputs.add(frame, out_box, score, candidates=candidates)
+  except KeyboardInterrupt:
+    logging.warning('interrupted (Ctrl-C) after %d frames; the outputs keep them',
+                    outputs.count)
+    return times, stop, True
+  return times, stop, False
+
+
 def _summary(outputs: _Outputs, times, bad) -> dict:
   summary = {'frames': outputs.count, 'out_dir': outputs.out_dir, 'video': outputs.video_path,
              'boxes': os.path.join(outputs.out_dir, 'boxes.txt'),
+             'scores': os.path.join(outputs.out_dir, 'scores.txt'),
+             'codec': getattr(outputs.writer, 'codec', None),
              'bad_frames': list(bad.frames),
              'first_step_s': times[0] if times else None,  # includes compilation
              'fps': (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None}
@@ -222,11 +294,18 @@ def _summary(outputs: _Outputs, times, bad) -> dict:
 
 
 def track_from_flags(config, workdir) -> dict:
-  """main.py entry: reads --video, --box, --description and --out from absl flags."""
+  """main.py entry: reads --video, --box / --select_box, --description, --out and
+  --show_scores from absl flags."""
   from absl import flags
   f = flags.FLAGS
-  summary = track_video(config, workdir, f.video, parse_box(f.box), f.description, f.out or None)
-  print(f'{summary["frames"]} frames; boxes: {summary["boxes"]}; video: {summary["video"]}')
+  select = bool(f.select_box) and not f.box
+  summary = track_video(config, workdir, f.video, None if select else parse_box(f.box),
+                        f.description, f.out or None, show_scores=f.show_scores,
+                        select_box=select)
+  print(f'{summary["frames"]} frames; boxes: {summary["boxes"]}; scores: {summary["scores"]}; '
+        f'video: {summary["video"]}')
+  if summary['stopped']:
+    print(f'stopped early: {summary["stopped"]}; everything tracked until then is kept')
   if summary['bad_frames']:
     print(f'{bad_frames.listing(summary["bad_frames"])}; all in '
           f'{os.path.join(summary["out_dir"], "bad_frames.txt")}')
