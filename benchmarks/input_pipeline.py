@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import gc
 import json
 import os
 import sys
@@ -27,6 +28,15 @@ import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import cv2  # noqa: E402  (after the TF log level)
+import numpy as np  # noqa: E402
+
+from configs import cost  # noqa: E402
+from input_pipeline import pairs  # noqa: E402
+from input_pipeline import synthetic  # noqa: E402
+from input_pipeline.readers import load_dataset  # noqa: E402
+from input_pipeline.sequence import read_image_size  # noqa: E402
 
 
 def _parse(argv):
@@ -51,15 +61,11 @@ def _parse(argv):
 
 def _frames(root: str) -> tuple[list[str], list[tuple[int, int]]]:
   """Every frame of the set and the distinct frame sizes."""
-  from input_pipeline.readers import load_dataset
-  from input_pipeline.sequence import read_image_size
   frames = [f for s in load_dataset('synthetic', root) for f in s.frames]
   return frames, sorted({read_image_size(f) for f in frames})
 
 
 def _decode(path: str):
-  import cv2
-  import numpy as np
   with open(path, 'rb') as f:
     data = f.read()
   return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -85,9 +91,6 @@ def pipeline_rate(root: str, args) -> tuple[float, float, dict]:
   A fresh iterator per measurement: a paused one would fill its prefetch buffer
   (and steal CPU) while the decode bound is measured.
   """
-  import gc
-  from configs import cost
-  from input_pipeline import pairs
   config = cost.get_config(args.variant)
   config.data.train_datasets = 'synthetic'
   config.data.roots.synthetic = root
@@ -116,7 +119,6 @@ def run(args) -> dict:
 
   Interleaving keeps the comparison fair when other work shares the CPUs.
   """
-  from input_pipeline import synthetic
   root = args.root
   if not root:
     width, height = (int(v) for v in args.size.lower().split('x'))

@@ -19,6 +19,7 @@ JAX_DISABLE_MOST_OPTIMIZATIONS (the tests set it).  The PyTorch reference
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -39,7 +40,7 @@ from configs import cost as cost_config  # noqa: E402
 from cost_jax import crops as crops_lib  # noqa: E402
 from cost_jax.models import factory  # noqa: E402
 from cost_jax.tracking import runner  # noqa: E402
-from cost_jax.tracking.engine import Engine  # noqa: E402
+from cost_jax.tracking.engine import Engine, hanning_window  # noqa: E402
 from cost_jax.tracking.tracker import Tracker  # noqa: E402
 
 
@@ -204,17 +205,16 @@ def time_host_crop(frames, box, repeats: int) -> dict:
 # HOOK for more reference variants (torch.compile, fp16/bf16 autocast on GPU): add rows here.
 # ---------------------------------------------------------------------------------------------
 def time_torch(config, engine: Engine, frames, boxes, batches, args) -> dict | None:
-  try:
-    import torch
-    import torch_reference
-    from torch_reference import tracker as ref_tracker
+  try:  # Optional: the reference needs torch (the `torch` extra).
+    import torch  # pylint: disable=g-import-not-at-top
+    import torch_reference  # pylint: disable=g-import-not-at-top
+    from torch_reference import tracker as ref_tracker  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     print(f'PyTorch reference not timed: {e}')
     return None
   spec = engine.spec
   bert = None
   if spec.language:
-    import dataclasses
     bert = dataclasses.asdict(spec.bert)
   ref = torch_reference.build_model(config, bert).eval()
   torch_reference.randomize_(ref, 0)
@@ -241,7 +241,6 @@ def time_torch(config, engine: Engine, frames, boxes, batches, args) -> dict | N
 
 def _torch_batched(torch, ref, spec, config, tokens, batch, steps, repeats):
   """Per-repeat frames/s of the reference network step over ``batch`` crops."""
-  from cost_jax.tracking.engine import hanning_window
   window = torch.from_numpy(hanning_window(spec.grid_side)).float()
   wi = float(config.track.window_influence)
   template = ref.encode_template(torch.zeros(1, 3, spec.template_size, spec.template_size))

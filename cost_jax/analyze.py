@@ -13,7 +13,7 @@ and PNG plots.  ``analyze()`` does the same for sequences already in memory.
 
 checks one tracker's results and zips them as the GOT-10k / TrackingNet
 evaluation server accepts them (``cost_jax.evaluation.packing``).
-numpy + matplotlib only; the dataset readers are imported only by the CLI.
+No JAX: numpy, the dataset readers (numpy + cv2) and, to plot, matplotlib.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import sys
 from cost_jax import errors
 from cost_jax.evaluation import packing, results_io
 from cost_jax.evaluation.protocols import PROTOCOLS, evaluate, get_protocol
+from input_pipeline.readers import load_dataset
 
 __all__ = ['DEFAULT_PROTOCOL', 'analyze', 'format_table', 'main']
 
@@ -61,7 +62,8 @@ def _write_json(path, data) -> None:
 
 
 def _make_plots(reports: dict, out_dir: str, title_suffix: str) -> dict:
-    from cost_jax.evaluation import plots  # matplotlib only when plotting
+    # Lazy: matplotlib (slow to import) only when plotting.
+    from cost_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
     first = next(iter(reports.values()))
     overall = {name: r['overall'] for name, r in reports.items()}
     paths = {kind: plots.plot_curve_kind(overall, first['thresholds'], kind,
@@ -201,7 +203,6 @@ def _expected_sequences(args) -> dict:
     if not args.root:
         raise packing.PackError('no sequence list to check the results against',
                                 'pass --root=DATASET_ROOT (or --list=FILE)')
-    from input_pipeline.readers import load_dataset  # lazy: metrics stay reader-free
     return {s.name: len(s) for s in load_dataset(args.dataset, args.root, split=args.split)}
 
 
@@ -226,7 +227,6 @@ def main(argv=None) -> int:
         return pack_main(argv[1:])
     args = _parser().parse_args(argv)
     protocol = args.protocol or DEFAULT_PROTOCOL.get(args.dataset, 'pytracking')
-    from input_pipeline.readers import load_dataset  # lazy: metrics stay reader-free
     sequences = list(load_dataset(args.dataset, args.root, split=args.split))
     names = _tracker_names(args.results)
     loaded = {n: results_io.load_tracker_results(

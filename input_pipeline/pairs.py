@@ -32,8 +32,10 @@ from __future__ import annotations
 import logging
 import threading
 
+import cv2
 import numpy as np
 
+from cost_jax.text import Tokenizer, resolve_text_path
 from input_pipeline import augment, sources
 from input_pipeline.sampler import PairSampler, PairSpec, nearest_visible
 
@@ -181,7 +183,7 @@ class PairIterator:
   """Iterator of numpy batch dicts; re-raises errors from the example maker as themselves."""
 
   def __init__(self, dataset, accounting: FrameAccounting):
-    import tensorflow as tf
+    import tensorflow as tf  # Lazy: TensorFlow (heavy) only for the stream.
     self.dataset = dataset
     self.accounting = accounting
     self._tf_error = tf.errors.OpError
@@ -220,7 +222,6 @@ def local_batch_size(global_batch: int, process_count: int) -> int:
 
 def make_pair_maker(config, process_index: int = 0, process_count: int = 1) -> PairMaker:
   """The numpy part of the pipeline (sampling, decode, crops, text) for this process."""
-  from cost_jax.text import Tokenizer, resolve_text_path
   pools, readers = sources.load_pools(config, process_index, process_count)
   sampler = PairSampler(pools, max_gap=int(config.data.max_gap))
   tokenizer = Tokenizer(resolve_text_path(config.text.path), int(config.text.max_len))
@@ -237,7 +238,7 @@ def build_dataset(maker: PairMaker, batch_size: int, start_step: int = 0):
   frames it was a third of the work).  Batches are made in parallel threads
   (cv2 decodes and resizes without the GIL) and come out in order.
   """
-  import tensorflow as tf
+  import tensorflow as tf  # Lazy: TensorFlow (heavy) only for the stream.
   try:  # JAX owns the accelerators; tf.data needs none.
     tf.config.set_visible_devices([], 'GPU')
   except RuntimeError:  # TF already initialised its devices.
@@ -281,7 +282,6 @@ def make_train_iterator(config, process_index=None, process_count=None,
 def save_batch_grid(batch: dict, path: str, max_examples: int = 16) -> np.ndarray:
   """Writes a PNG: one row per example, template | search with its box (green; red
   border and 'absent' when not visible).  Returns the RGB grid."""
-  import cv2
   search = np.asarray(batch['search'])
   template = np.asarray(batch['template'])
   n, side = min(len(search), max_examples), search.shape[1]

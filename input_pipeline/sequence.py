@@ -29,6 +29,7 @@ import struct
 import warnings
 from dataclasses import field
 
+import cv2
 import numpy as np
 
 from cost_jax import errors
@@ -133,7 +134,6 @@ def read_image_size(path: str) -> tuple[int, int]:
                     height, width = struct.unpack('>HH', f.read(5)[1:])
                     return width, height
                 f.seek(struct.unpack('>H', marker[2:])[0] - 2, 1)
-    import cv2  # only for formats without a parsed header
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise FileNotFoundError(f'cannot read image {path}')

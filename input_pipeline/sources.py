@@ -23,6 +23,7 @@ import logging
 import os
 
 from cost_jax import errors
+from input_pipeline.readers import DATASETS, load_dataset
 from input_pipeline.sampler import DatasetPool, shard_indices
 from input_pipeline.sequence import ROOT_FLAG
 
@@ -57,7 +58,6 @@ def _get(config_dict, key, default):
 
 def train_dataset_names(config) -> list[str]:
   """The comma list `config.data.train_datasets`, validated against the readers."""
-  from input_pipeline.readers import DATASETS
   names = [n.strip() for n in str(config.data.train_datasets).split(',') if n.strip()]
   if not names:
     raise ValueError('config.data.train_datasets is empty: name at least one dataset, '
@@ -113,7 +113,6 @@ def _log_invalid(name: str, sequences) -> None:
 
 
 def _raw_pool(config, name, process_index, process_count):
-  from input_pipeline.readers import load_dataset
   sequences = load_dataset(name, _root(config, name), _split(config, name))
   _log_invalid(name, sequences)
   indices = shard_indices(len(sequences), process_index, process_count, name)
@@ -121,7 +120,8 @@ def _raw_pool(config, name, process_index, process_count):
 
 
 def _tfds_pool(config, name, process_index, process_count):
-  from input_pipeline.tfds_builders import reader
+  # Lazy: TFDS and TensorFlow (heavy) only for config.data.source='tfds'.
+  from input_pipeline.tfds_builders import reader  # pylint: disable=g-import-not-at-top
   sequences, frames = reader.load_sequences(
       name, data_dir=str(_get(config.data, 'tfds_data_dir', '') or '') or None,
       manual_dir=_root(config, name) or None, process_index=process_index,
@@ -140,7 +140,8 @@ def check_sources(config) -> list[str]:
   if source == 'raw':
     check_roots(config, names)
   else:
-    from input_pipeline.tfds_builders import reader
+    # Lazy: TFDS and TensorFlow (heavy) only for config.data.source='tfds'.
+    from input_pipeline.tfds_builders import reader  # pylint: disable=g-import-not-at-top
     check_roots(config, names, optional=frozenset(reader.prepared(
         names, str(_get(config.data, 'tfds_data_dir', '') or '') or None)))
   return names

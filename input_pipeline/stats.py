@@ -23,6 +23,8 @@ import sys
 
 import numpy as np
 
+from input_pipeline.readers import DATASETS, load_dataset
+
 __all__ = ['relative_speed', 'box_sizes', 'sequence_stats', 'dataset_stats',
            'format_table', 'main']
 
@@ -173,7 +175,6 @@ def _jsonable(value):
 
 
 def main(argv=None) -> int:
-    from input_pipeline.readers import DATASETS, load_dataset
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dataset', required=True, choices=sorted(DATASETS))
     parser.add_argument('--root', required=True)

@@ -9,6 +9,10 @@ Outside the JAX package on purpose: cost_jax never imports torch.
 import json
 import os
 
+from safetensors.torch import load_file
+import torch
+import transformers
+
 from torch_reference.cost import COST
 
 __all__ = ['COST', 'bert_config', 'build_model', 'load_exported',
@@ -22,7 +26,6 @@ def bert_config(bert_config_or_path, num_layers=0):
   with those attributes (e.g. cost_jax's BertConfig) or an HF folder.
   `num_layers` > 0 keeps only the first N encoder layers (config.text).
   """
-  import transformers
   spec = bert_config_or_path
   if isinstance(spec, (str, os.PathLike)):
     with open(os.path.join(spec, 'config.json')) as f:
@@ -58,7 +61,6 @@ def build_model(config, bert_config_or_path=None):
 
 def load_exported(model, path):
   """Loads `python -m cost_jax.convert export` output with strict=True."""
-  from safetensors.torch import load_file
   model.load_state_dict(load_file(path), strict=True)
   return model
 
@@ -70,7 +72,6 @@ def randomize_(model, seed=0, scale=1.0):
   norm affines and BatchNorm running statistics get random values too, so a
   mis-mapped tensor always changes the output.
   """
-  import torch
   gen = torch.Generator().manual_seed(seed)
   with torch.no_grad():
     for name, t in model.state_dict().items():  # Persistent tensors only.

@@ -14,6 +14,7 @@ and `encode_text` build the per-sequence caches, `track` runs one frame,
 import torch
 from torch import nn
 import torch.nn.functional as F
+import transformers
 
 from torch_reference import resnet, transt
 
@@ -80,7 +81,6 @@ class COST(nn.Module):
       self._build_language(config, bert_config)
 
   def _build_language(self, config, bert_config):
-    import transformers
     m, dim = config.model, config.model.hidden_dim
     self.coa = config.loss.coa_weight > 0
     self.text_len = config.text.max_len

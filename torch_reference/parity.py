@@ -7,14 +7,21 @@ Weights always travel through the converters of cost_jax/convert.
 import contextlib
 import dataclasses
 
+import cv2
 import numpy as np
 import torch
 
+from cost_jax import text as text_lib
 from cost_jax.convert import matching, names
 from cost_jax.models import factory
 from cost_jax.models.bert import BertConfig
 from cost_jax.models.cost import COST, spec_from_config
 import torch_reference
+
+try:
+  from transformers.initialization import no_init_weights
+except ImportError:  # transformers < 5 has no such module.
+  no_init_weights = None
 
 
 # A small BERT with the real vocabulary (real sentences, real ids).
@@ -26,7 +33,6 @@ SENTENCES = ['the red triangle moving left',
 
 def images(rng, batch, size):
   """Smooth random scenes with a few rectangles and sensor noise (uint8)."""
-  import cv2
   out = []
   for _ in range(batch):
     coarse = rng.uniform(0, 255, (4, 4, 3)).astype(np.float32)
@@ -41,7 +47,6 @@ def images(rng, batch, size):
 
 def inputs(spec, batch=2, seed=0):
   """(template, search, ids, mask): realistic crops and real descriptions."""
-  from cost_jax import text as text_lib
   rng = np.random.default_rng(seed)
   tok = text_lib.Tokenizer(text_lib.bundled_minilm_path(), spec.text_len)
   ids, mask = tok.encode_batch(SENTENCES[:batch])
@@ -72,11 +77,9 @@ def torch_threads(num=1):
 
 
 def _no_default_init():
-  try:
-    from transformers.initialization import no_init_weights
-    return no_init_weights()
-  except ImportError:  # Older transformers: default init (slower).
+  if no_init_weights is None:  # Older transformers: default init (slower).
     return contextlib.nullcontext()
+  return no_init_weights()
 
 
 def to_numpy_state(module):

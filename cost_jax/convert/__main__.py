@@ -7,11 +7,12 @@ line `error: <what>. Fix: <how>` and exits with status 2 (cost_jax.errors).
 
 import argparse
 import ast
-import importlib.util
-import os
 import sys
 
+from cost_jax import config_files
 from cost_jax import errors
+from cost_jax.convert import commands
+from cost_jax.convert import exporting
 
 DEFAULT_CONFIG = {'transt': 'configs/cost.py:paper,no_lb',
                   'transt_cost': 'configs/cost.py:paper',
@@ -23,12 +24,7 @@ DEFAULT_CONFIG = {'transt': 'configs/cost.py:paper,no_lb',
 def load_config(spec, overrides=()):
   """'path/to/cost.py[:arg]' + ['text.path=X', ...] -> ConfigDict."""
   path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('_convert_config', path)
-  if module_spec is None or not os.path.isfile(path):
-    raise errors.NotFound(f'--config: no config file {path!r}',
-                          'give e.g. --config=configs/cost.py:paper')
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  module = config_files.load_module(path)
   try:
     config = module.get_config(arg or None)
   except ValueError as e:
@@ -86,9 +82,7 @@ def main(argv=None):
   argv = list(sys.argv[1:] if argv is None else argv)
   overrides = [a[len('--config.'):] for a in argv if a.startswith('--config.')]
   args = _parser().parse_args([a for a in argv if not a.startswith('--config.')])
-  from cost_jax.convert import commands
   if args.command == 'export':
-    from cost_jax.convert import exporting
     exporting.export(args.input, args.output)
     print(f'Wrote {args.output} (torch state_dict; load with '
           'torch_reference.load_exported).')

@@ -8,6 +8,10 @@ file that `torch_reference.load_exported` loads with strict=True.
 
 import json
 import os
+import warnings
+
+import numpy as np
+import orbax.checkpoint as ocp
 
 from cost_jax.convert import matching, names, store
 from cost_jax.convert.matching import ConversionError
@@ -35,8 +39,6 @@ def _orbax_item(folder):
 def _orbax_variables(folder):
   """({'params', 'batch_stats'}, saved config) from an Orbax checkpoint (the
   first dict holding 'params' in the restored tree)."""
-  import warnings
-  import orbax.checkpoint as ocp
   item, config = _orbax_item(folder)
   try:
     with warnings.catch_warnings():  # "Sharding info not provided": host arrays.
@@ -62,7 +64,6 @@ def _orbax_variables(folder):
 def read_variables(source):
   """(flat {JAX path: numpy}, sidecar) from a converted file or an Orbax
   checkpoint (a run's WORKDIR, its checkpoints/, a step or its item)."""
-  import numpy as np
   if os.path.isdir(source):
     variables, config = _orbax_variables(source)
     meta = {'variant': config['variant'], 'config': config} if config else {}

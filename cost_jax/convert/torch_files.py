@@ -10,11 +10,14 @@ created and given state, never called: a pickle that calls a function, or
 loads one torch blocks (os.system, ...), is refused as unsafe, naming it.
 """
 
+import importlib
 import os
 import pickletools
 import zipfile
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_numpy
 
 from cost_jax import errors
 
@@ -65,7 +68,8 @@ def _placeholder(full_name):
 
 def _unsafe_globals(path):
   """Foreign globals of a zip (torch>=1.6) or legacy (torch<=1.5) file."""
-  import torch
+  # Lazy: torch (optional, heavy) only to read PyTorch files.
+  import torch  # pylint: disable=g-import-not-at-top
   from torch import _weights_only_unpickler as wou
   if zipfile.is_zipfile(path):
     return torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -88,7 +92,6 @@ def _numpy_dtype_classes():
 
 
 def _safe_globals_for(names):
-  import importlib
   out = _numpy_dtype_classes() if 'numpy.dtype' in names else []
   for name in names:
     if name in _NUMPY_SAFE:
@@ -104,7 +107,8 @@ def _safe_globals_for(names):
 
 def _torch_load(path):
   """torch.load(weights_only=True) with placeholders for foreign classes."""
-  import torch
+  # Lazy: torch (optional, heavy) only to read PyTorch files.
+  import torch  # pylint: disable=g-import-not-at-top
   foreign = []
   try:
     foreign = _unsafe_globals(path)
@@ -148,11 +152,10 @@ def _reason(error):
 
 
 def _read_safetensors(path):
-  from safetensors import SafetensorError
-  from safetensors.numpy import load_file
   try:
-    return load_file(path)
+    return load_numpy(path)
   except TypeError:  # bfloat16: numpy has no such dtype; read with torch.
+    # Lazy: torch (optional, heavy) only for bfloat16 files.
     from safetensors.torch import load_file as load_torch
     return tensors_to_numpy(load_torch(path), path, 'safetensors file')
   except (SafetensorError, OSError, ValueError) as e:

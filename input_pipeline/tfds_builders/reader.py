@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import tensorflow_datasets as tfds
+
+from input_pipeline.sequence import ROOT_FLAG, Sequence
 
 __all__ = ['BUILDERS', 'MemoryFrames', 'builder', 'prepared', 'load_sequences']
 
@@ -46,9 +49,8 @@ def _tfds_name(name: str) -> tuple[str, str]:
 
 
 def builder(name: str, data_dir: str | None = None):
-  """The TFDS builder of training dataset `name` (registers ours first)."""
-  import tensorflow_datasets as tfds
-  import input_pipeline.tfds_builders  # noqa: F401  (registers the builders)
+  """The TFDS builder of training dataset `name` (this package registers
+  ours when it is imported)."""
   return tfds.builder(_tfds_name(name)[0], data_dir=data_dir)
 
 
@@ -62,8 +64,6 @@ def prepared(names, data_dir: str | None = None) -> list[str]:
 
 
 def _prepare(b, manual_dir: str | None, name: str):
-  import tensorflow_datasets as tfds
-  from input_pipeline.sequence import ROOT_FLAG
   if b.is_prepared():
     return
   if not manual_dir:
@@ -76,7 +76,6 @@ def _prepare(b, manual_dir: str | None, name: str):
 
 def _process_split(b, split: str, process_index: int, process_count: int) -> str:
   """This process's part of `split`; all of it if it has fewer videos than processes."""
-  import tensorflow_datasets as tfds
   if process_count == 1:
     return split
   if b.info.splits[split].num_examples < process_count:
@@ -87,7 +86,6 @@ def _process_split(b, split: str, process_index: int, process_count: int) -> str
 
 
 def _sequence(example: dict, name: str, prefix: str, frames: MemoryFrames):
-  from input_pipeline.sequence import Sequence
   video = example['name'].decode()
   keys = [frames.add(f'{prefix}/{video}/{i:06d}', bytes(data))
           for i, data in enumerate(example['frames'])]
@@ -102,7 +100,6 @@ def _sequence(example: dict, name: str, prefix: str, frames: MemoryFrames):
 def load_sequences(name: str, data_dir: str | None = None, manual_dir: str | None = None,
                    process_index: int = 0, process_count: int = 1, split: str | None = None):
   """(sequences, MemoryFrames) of this process's part of TFDS dataset `name`."""
-  import tensorflow_datasets as tfds
   tfds_name, default_split = _tfds_name(name)
   b = builder(name, data_dir)
   _prepare(b, manual_dir, name)
