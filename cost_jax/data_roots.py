@@ -24,8 +24,11 @@ from input_pipeline import synthetic
 SYNTHETIC = 'synthetic'
 SPLITS = ('train', 'test', 'val')
 # The config.data field that names each split's folder.
-_FIELDS = {'train': ('roots', 'synthetic'), 'test': ('eval_root',),
-           'val': ('val_root',)}
+_FIELDS = {
+    'train': ('roots', 'synthetic'),
+    'test': ('eval_root',),
+    'val': ('val_root',),
+}
 _SEED_OFFSETS = {'train': 0, 'test': 1000, 'val': 2000}
 
 
@@ -35,8 +38,7 @@ def _trains_on_synthetic(config) -> bool:
 
 def uses_synthetic(config) -> bool:
   """Whether the run trains or evaluates on the synthetic set."""
-  return (_trains_on_synthetic(config) or
-          config.data.eval_dataset == SYNTHETIC)
+  return _trains_on_synthetic(config) or config.data.eval_dataset == SYNTHETIC
 
 
 def synthetic_splits(config) -> tuple:
@@ -44,8 +46,10 @@ def synthetic_splits(config) -> tuple:
   splits = ['train'] if _trains_on_synthetic(config) else []
   if config.data.eval_dataset == SYNTHETIC:
     splits.append('test')
-    if (config.data.synthetic.get('num_val_videos', 0) > 0 and
-        config.train.get('val_every', 0) > 0):
+    if (
+        config.data.synthetic.get('num_val_videos', 0) > 0
+        and config.train.get('val_every', 0) > 0
+    ):
       splits.append('val')
   return tuple(splits)
 
@@ -60,13 +64,16 @@ def _configured(config, split) -> str:
 def synthetic_root(config, workdir, split) -> str:
   """The folder of a synthetic split: configured, else under WORKDIR/data."""
   return _configured(config, split) or os.path.join(
-      os.fspath(workdir), 'data', f'synthetic_{split}')
+      os.fspath(workdir), 'data', f'synthetic_{split}'
+  )
 
 
 def synthetic_roots(config, workdir) -> dict:
   """{split: folder} of the synthetic splits the run uses."""
-  return {split: synthetic_root(config, workdir, split)
-          for split in synthetic_splits(config)}
+  return {
+      split: synthetic_root(config, workdir, split)
+      for split in synthetic_splits(config)
+  }
 
 
 def generation_options(config, split) -> dict:
@@ -76,14 +83,22 @@ def generation_options(config, split) -> dict:
     count, distractors = s.num_train_videos, s.distractors
     grey, fraction = s.get('grey_frames', 0), s.get('grey_fraction', 1.0)
   else:
-    count = {'test': s.num_test_videos,
-             'val': s.get('num_val_videos', 0)}[split]
-    distractors, grey, fraction = (s.test_distractors,
-                                   s.get('test_grey_frames', 0), 1.0)
-  return dict(num_videos=max(int(count), 1),
-              seed=int(s.seed + _SEED_OFFSETS[split]), frames=int(s.frames),
-              distractors=distractors, grey_frames=int(grey),
-              grey_fraction=float(fraction))
+    count = {'test': s.num_test_videos, 'val': s.get('num_val_videos', 0)}[
+        split
+    ]
+    distractors, grey, fraction = (
+        s.test_distractors,
+        s.get('test_grey_frames', 0),
+        1.0,
+    )
+  return dict(
+      num_videos=max(int(count), 1),
+      seed=int(s.seed + _SEED_OFFSETS[split]),
+      frames=int(s.frames),
+      distractors=distractors,
+      grey_frames=int(grey),
+      grey_fraction=float(fraction),
+  )
 
 
 def generate(config, split, root) -> str:
@@ -96,16 +111,22 @@ def generate(config, split, root) -> str:
   options = generation_options(config, split)
   start = time.time()
   try:
-    names = synthetic.generate(root, 'vlsot500',
-                               replace=not _configured(config, split),
-                               **options)
+    names = synthetic.generate(
+        root, 'vlsot500', replace=not _configured(config, split), **options
+    )
   except synthetic.SetMismatchError as e:
     raise errors.InvalidValue(
-        str(e), f'point the config at another folder, or give the options '
-        f'that made it (config.data.synthetic.*), or delete {e.out_dir}'
+        str(e),
+        f'point the config at another folder, or give the options '
+        f'that made it (config.data.synthetic.*), or delete {e.out_dir}',
     ) from None
-  logging.info('Synthetic %s set %s: %d videos (%.1fs).', split, root,
-               len(names), time.time() - start)
+  logging.info(
+      'Synthetic %s set %s: %d videos (%.1fs).',
+      split,
+      root,
+      len(names),
+      time.time() - start,
+  )
   return root
 
 

@@ -38,6 +38,7 @@ def render_example(config, workdir):
   sequence = load_dataset(name, root, config.data.eval_split)[0]
   frame_dir = os.path.dirname(sequence.frames[0])
   out_dir = os.path.join(workdir, 'video', sequence.name)
-  summary = video.track_video(config, workdir, frame_dir, sequence.boxes[0],
-                              sequence.language, out_dir)
+  summary = video.track_video(
+      config, workdir, frame_dir, sequence.boxes[0], sequence.language, out_dir
+  )
   return summary['video']

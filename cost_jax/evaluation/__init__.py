@@ -6,13 +6,36 @@ on any machine.  ``plots`` is not imported here (it loads matplotlib); import
 """
 
 from cost_jax.evaluation import metrics, results_io
-from cost_jax.evaluation.protocols import (PROTOCOLS, Protocol, evaluate, evaluate_sequence,
-                                           get_protocol, score_frames)
-from cost_jax.evaluation.results_io import (ResultsLengthError, load_tracker_results,
-                                            read_boxes, read_times, write_boxes, write_times)
+from cost_jax.evaluation.protocols import (
+    PROTOCOLS,
+    Protocol,
+    evaluate,
+    evaluate_sequence,
+    get_protocol,
+    score_frames,
+)
+from cost_jax.evaluation.results_io import (
+    ResultsLengthError,
+    load_tracker_results,
+    read_boxes,
+    read_times,
+    write_boxes,
+    write_times,
+)
 
 __all__ = [
-    'PROTOCOLS', 'Protocol', 'evaluate', 'evaluate_sequence', 'get_protocol', 'score_frames',
-    'metrics', 'results_io', 'ResultsLengthError', 'load_tracker_results', 'read_boxes',
-    'read_times', 'write_boxes', 'write_times',
+    'PROTOCOLS',
+    'Protocol',
+    'evaluate',
+    'evaluate_sequence',
+    'get_protocol',
+    'score_frames',
+    'metrics',
+    'results_io',
+    'ResultsLengthError',
+    'load_tracker_results',
+    'read_boxes',
+    'read_times',
+    'write_boxes',
+    'write_times',
 ]
