@@ -46,7 +46,7 @@ def parse_arg(arg):
 
 
 def _model(size):
-  """Network hyper-parameters (DESIGN.md §2)."""
+  """Network hyper-parameters (docs/design.md)."""
   m = ml_collections.ConfigDict()
   m.dtype = 'float32'  # compute dtype; 'bfloat16' keeps params, norms, softmax, losses f32.
   m.language = True  # False = w/o LB = TransT.
@@ -112,7 +112,7 @@ def _text(size):
 
 
 def _loss():
-  """Loss weights (DESIGN.md §4)."""
+  """Loss weights (docs/design.md, "Losses")."""
   l = ml_collections.ConfigDict()
   l.coa_weight = 1.0
   l.coa_temperature = 0.5
@@ -164,7 +164,7 @@ def _data(size):
 
 
 def _train(size):
-  """Optimisation schedule (paper §5.1, TransT fact sheet §6)."""
+  """Optimisation schedule (paper §5.1 and TransT)."""
   o = ml_collections.ConfigDict()
   o.batch_size = 14  # Global, across all devices and hosts.
   o.num_epochs = 1000

@@ -1,5 +1,5 @@
-"""COST and TransT training losses (paper §4.4-4.5, DESIGN.md §3-4, TransT
-fact sheet §5).
+"""COST and TransT training losses (paper §4.4-4.5; docs/design.md, "Labels"
+and "Losses").
 
 Every term is normalised over the GLOBAL batch. Under a named axis (pmap or
 shard_map), each replica returns its share of the global value written as a

@@ -1,4 +1,4 @@
-"""Training: `train(config, workdir)` (DESIGN.md §5; `main.py --mode=train`).
+"""Training: `train(config, workdir)` (docs/design.md; `main.py --mode=train`).
 
 Top to bottom: check the batch against the devices, build the model and
 optimizer, restore the latest checkpoint of WORKDIR (or initialise, loading

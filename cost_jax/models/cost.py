@@ -1,4 +1,4 @@
-"""The COST network (paper §4, DESIGN.md §2-3) and its TransT baseline (w/o LB).
+"""The COST network (paper §4; docs/design.md) and its TransT baseline (w/o LB).
 
 Images enter as RGB in [0, 255] (any dtype, NHWC) and are normalised inside
 (x / 255, ImageNet mean/std), so the tracker can ship uint8 crops to the device.
@@ -67,7 +67,7 @@ class ModelSpec:
 
   @property
   def grid_side(self):
-    """Side of the candidate grid the head scores (DESIGN.md §3)."""
+    """Side of the candidate grid the head scores (docs/design.md, "Output grid")."""
     if not self.language:
       return self.search_feat
     if self.grid == 'visual400':

@@ -2,7 +2,7 @@
 
 Post-norm everywhere, LayerNorm eps 1e-5, positions added to queries and keys
 only, both cross-attentions of a layer read the post-ECA states in parallel
-(fact sheet §3). Names follow `featurefusion_network.*` of the TransT state_dict.
+(as TransT). Names follow `featurefusion_network.*` of the TransT state_dict.
 """
 
 from typing import Any

@@ -1,6 +1,6 @@
 """TransT's modified ResNet-50 (cut after layer3, stride 8), NHWC.
 
-Exactly as TransT (fact sheet §1): torchvision v1.5 bottlenecks (stride on the
+Exactly as TransT: torchvision v1.5 bottlenecks (stride on the
 3x3 conv), layer2 stride 2, layer3 stride 1 with only block 0 dilated (d=2),
 explicit symmetric padding everywhere (never 'SAME'), BatchNorm eps 1e-5.
 Submodule names follow the torch state_dict: conv1, bn1, layer{1,2,3}_{i}
