@@ -1,70 +1,92 @@
-"""Tracker speed: single-stream FPS and batched frames/s, JAX f32 / bf16 (+ PyTorch reference).
+"""Tracker speed: single-stream FPS and batched frames/s, JAX vs PyTorch.
 
-    python -m benchmarks.tracker_speed                       # smoke + demo, batches 1..256
-    python -m benchmarks.tracker_speed --models=paper --batches=1,8,64,256   # on a GPU
-    python -m benchmarks.tracker_speed --quick               # CI-sized: smoke, batches 1,4
+    python -m benchmarks.tracker_speed             # smoke + demo, B 1..256
+    python -m benchmarks.tracker_speed --models=demo,smoke --batches=1,16 \\
+        --dtypes=float32 --before                  # before/after the rewrites
+    python -m benchmarks.tracker_speed --models=paper --batches=1,8,64,256
+    python -m benchmarks.tracker_speed --quick     # CI-sized: smoke, B 1,4
+    taskset -c 0 python -m benchmarks.tracker_speed ...   # one thread each
 
 Single stream = `Tracker.track` on 640x480 frames: host crop, host->device
 copy of the uint8 crop, one jitted step (network on cached template/text
 features, window, argmax, decode) and the box readback.  Batched = one
 step over B crops (copy + step + readback; host cropping is reported per
 frame separately).  Compilation is excluded and reported separately; every
-figure is the median over repeats with [min, max].  The template and text
-encoders run once per sequence and are timed separately.  Weights are
-random (speed does not depend on them).  Do not run with
-JAX_DISABLE_MOST_OPTIMIZATIONS (the tests set it).  The PyTorch reference
-(torch_reference/) is timed in the same run when importable (f32, eager).
+figure is the median over repeats with [min, max].  The contenders of a row
+(JAX; with --before, JAX with the speed rewrites of
+`cost_jax.models.rewrites` off, i.e. the model as it was before them; the
+PyTorch reference, f32 eager, benchmarks/tracker_torch.py) take turns
+repeat by repeat, so that a machine shared with other work slows them
+alike; the load average is printed.  Threads: XLA:CPU runs one per core of
+this process's affinity mask and torch is set to the same number (taskset
+limits both).  The template and text encoders run once per sequence and
+are timed separately.  Weights are random (speed does not depend on them).
+Do not run with JAX_DISABLE_MOST_OPTIMIZATIONS (the tests set it).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
-# torch's OpenMP threads spin-wait by default; on a shared or busy CPU that makes the
-# reference 10x slower (measured: 122 vs 13 ms/step, smoke, 2 cores).  Passive waiting
-# is fair to it; set OMP_WAIT_POLICY yourself to override.
+# torch's OpenMP threads spin-wait by default; on a shared or busy CPU that
+# makes the reference 10x slower (measured: 122 vs 13 ms/step, smoke, 2
+# cores).  Passive waiting is fair to it; set OMP_WAIT_POLICY to override.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # also runs as python benchmarks/tracker_speed.py
+  sys.path.insert(0, ROOT)
 
 import jax  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
+from benchmarks import tracker_torch  # noqa: E402
 from benchmarks.timing import fmt, summary  # noqa: E402
 from configs import cost as cost_config  # noqa: E402
 from cost_jax import crops as crops_lib  # noqa: E402
-from cost_jax.models import factory  # noqa: E402
+from cost_jax.models import factory, rewrites  # noqa: E402
 from cost_jax.tracking import runner  # noqa: E402
-from cost_jax.tracking.engine import Engine, hanning_window  # noqa: E402
+from cost_jax.tracking.engine import Engine  # noqa: E402
 from cost_jax.tracking.tracker import Tracker  # noqa: E402
+
+JAX, BEFORE, TORCH = 'jax', 'jax_before', 'torch'
 
 
 def parse_args(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split('\n')[0],
-                               formatter_class=argparse.RawDescriptionHelpFormatter,
-                               epilog=__doc__.split('\n', 2)[2])
+  ap = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0], epilog=__doc__.split('\n', 2)[2],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument('--models', default='smoke,demo',
-                  help='config variants, comma separated (e.g. smoke,demo,paper,demo+no_lb; '
-                       '"+" joins variant parts)')
-  ap.add_argument('--dtypes', default='float32,bfloat16', help='config.model.dtype values')
-  ap.add_argument('--batches', default='1,2,4,8,16,32,64,128,256', help='batch sizes')
-  ap.add_argument('--frames', type=int, default=60, help='frames per single-stream repeat')
-  ap.add_argument('--steps', type=int, default=10, help='batched steps per repeat')
-  ap.add_argument('--repeats', type=int, default=5)
+                  help='config variants, comma separated (e.g. smoke,demo,'
+                       'paper,demo+no_lb; "+" joins variant parts)')
+  ap.add_argument('--dtypes', default='float32,bfloat16',
+                  help='config.model.dtype values')
+  ap.add_argument('--batches', default='1,2,4,8,16,32,64,128,256',
+                  help='batch sizes')
+  for name, default, what in (('frames', 60, 'frames per single-stream repeat'),
+                              ('steps', 10, 'batched steps per repeat'),
+                              ('repeats', 5, 'repeats (median [min, max])')):
+    ap.add_argument(f'--{name}', type=int, default=default, help=what)
   ap.add_argument('--image', default='640x480', help='frame size WxH')
   ap.add_argument('--torch', choices=('auto', 'off'), default='auto',
                   help='time the PyTorch reference too when importable')
-  ap.add_argument('--json', default='', help='also write all figures to this JSON file')
+  ap.add_argument('--before', action='store_true',
+                  help='f32 rows also time JAX with the speed rewrites off '
+                       '(before/after in one run)')
+  ap.add_argument('--json', default='',
+                  help='also write all figures to this JSON file')
   ap.add_argument('--quick', action='store_true',
-                  help='CI-sized run: smoke only, batches 1,4, few frames and repeats')
+                  help='CI-sized run: smoke only, batches 1,4, few frames '
+                       'and repeats')
   args = ap.parse_args(argv)
   if args.quick:
-    args.models, args.batches, args.frames, args.steps, args.repeats = 'smoke', '1,4', 6, 2, 2
+    args.models, args.batches = 'smoke', '1,4'
+    args.frames, args.steps, args.repeats = 6, 2, 2
   return args
 
 
@@ -75,25 +97,34 @@ def make_config(model: str, dtype: str):
 
 
 def random_variables(model, spec, seed=0):
-  """Random weights of the right shapes without compiling `init` (BN statistics 0 / 1)."""
+  """Random weights of the right shapes, no `init` (BN statistics 0 / 1)."""
   rng = np.random.default_rng(seed)
   shapes = factory.variable_shapes(model, spec)
 
   def leaf(path, s):
     name = jax.tree_util.keystr(path)
     if 'batch_stats' in name:
-      return np.ones(s.shape, s.dtype) if 'var' in name else np.zeros(s.shape, s.dtype)
+      return (np.ones if 'var' in name else np.zeros)(s.shape, s.dtype)
     return (rng.standard_normal(s.shape) * 0.02).astype(s.dtype)
   return jax.tree_util.tree_map_with_path(leaf, shapes)
 
 
-def make_engine(config) -> Engine:
+def make_engine(config, variables=None, before: bool = False) -> Engine:
+  """An Engine (random weights by default); ``before``: rewrites off."""
   model, spec = factory.create_model(config, shapes_only=True)
-  return Engine(config, random_variables(model, spec), model_and_spec=(model, spec))
+  if variables is None:
+    variables = random_variables(model, spec)
+  forward = None
+  if before:
+    def forward(v, x, z, t):  # traced inside: the plain formulations
+      with rewrites.disabled():
+        return model.apply(v, x, z, t, method=model.track)
+  return Engine(config, variables, forward=forward,
+                model_and_spec=(model, spec))
 
 
 def moving_square(n: int, size: tuple, seed: int = 0):
-  """n RGB frames (noise + a 24-px square moving diagonally) and its boxes (n, 4)."""
+  """n RGB frames (noise + a moving 24-px square) and its boxes (n, 4)."""
   rng = np.random.default_rng(seed)
   w, h = size
   base = rng.integers(0, 200, (h, w, 3), dtype=np.uint8)
@@ -116,7 +147,7 @@ def random_tokens(spec):
 
 
 def time_encoders(engine: Engine, frame, box, repeats: int) -> dict:
-  """Template and text encoding (once per sequence): compile + median ms."""
+  """Template and text encoding (once per sequence): compile s + ms."""
   out = {}
   _, z = engine.start(frame, box)
   tokens = random_tokens(engine.spec)
@@ -124,62 +155,62 @@ def time_encoders(engine: Engine, frame, box, repeats: int) -> dict:
   if tokens is not None:
     jobs['text'] = lambda: engine.encode_text(engine.variables, *tokens)
   for name, fn in jobs.items():
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(max(repeats, 3)):
-      t0 = time.perf_counter()
-      jax.block_until_ready(fn())
-      times.append(time.perf_counter() - t0)
-    out[name] = {'compile_s': compile_s, 'ms': summary([t * 1e3 for t in times])}
+    call = lambda fn=fn: jax.block_until_ready(fn())
+    compile_s = timing.first_call_s(call)
+    per_s = timing.alternate({name: timing.loop_rate(call, 1, 1)},
+                             max(repeats, 3))[name]
+    out[name] = {'compile_s': compile_s,
+                 'ms': summary([1e3 / r for r in per_s])}
   return out
 
 
-def time_single(engine: Engine, frames, boxes, repeats: int) -> dict:
-  """`Tracker.track` frames/s (crop + copy + step + readback), first call = compile.
+def race(contenders: dict, repeats: int) -> dict:
+  """{name: (first_s, repeat)} -> {name: {'compile_s', 'fps'}}, in turns."""
+  fps = timing.alternate({n: c[1] for n, c in contenders.items()}, repeats)
+  return {n: {'compile_s': c[0], 'fps': summary(fps[n])}
+          for n, c in contenders.items()}
 
-  Random weights let the box wander and grow, so after every frame the state
-  is put back on the true box: every frame then crops a realistic 4x window.
-  """
+
+def single_jax(engine: Engine, frames, boxes):
+  """`Tracker.track` (crop + copy + step + readback) as a `timing.stream`."""
   tracker = Tracker(engine.config, None, engine=engine)
   tokens = random_tokens(engine.spec)
-  tracker.initialize(frames[0], boxes[0], tokens=tokens)
-  t0 = time.perf_counter()
-  tracker.track(frames[1])
-  compile_s = time.perf_counter() - t0
-  fps = []
-  for _ in range(repeats):
-    tracker.initialize(frames[0], boxes[0], tokens=tokens)
-    elapsed = 0.0
-    for f, b in zip(frames[1:], boxes[1:]):
-      t0 = time.perf_counter()
-      tracker.track(f)
-      elapsed += time.perf_counter() - t0
-      engine.update(tracker._state, np.concatenate([b[:2] + b[2:] / 2, b[2:]]))  # noqa: SLF001
-    fps.append((len(frames) - 1) / elapsed)
-  return {'compile_s': compile_s, 'fps': summary(fps)}
+
+  def reset(b):
+    if b is None:
+      tracker.initialize(frames[0], boxes[0], tokens=tokens)
+    else:
+      cxcywh = np.concatenate([b[:2] + b[2:] / 2, b[2:]])
+      engine.update(tracker._state, cxcywh)  # noqa: SLF001
+  return timing.stream(tracker.track, reset, frames, boxes)
 
 
-def time_batched(engine: Engine, batch: int, steps: int, repeats: int, seed: int = 0) -> dict:
-  """Frames/s of one step over ``batch`` crops (copy + step + readback)."""
+def time_single(engine: Engine, frames, boxes, repeats: int) -> dict:
+  """`Tracker.track` frames/s; first call (compilation) separate."""
+  return race({JAX: single_jax(engine, frames, boxes)}, repeats)[JAX]
+
+
+def batched_jax(engine: Engine, batch: int, steps: int, seed: int = 0):
+  """(first_s, repeat) of one step over ``batch`` crops (copy + step +
+  readback)."""
   spec, v = engine.spec, engine.variables
   rng = np.random.default_rng(seed)
-  z = rng.integers(0, 255, (1, spec.template_size, spec.template_size, 3), dtype=np.uint8)
+  side = spec.template_size
+  z = rng.integers(0, 255, (1, side, side, 3), dtype=np.uint8)
   template, text = engine.encode(z, random_tokens(spec))
   template, text = runner.batch_caches(engine, template, text, batch)
-  crops = rng.integers(0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
-  geometry = np.tile(np.array([[320, 240, 100, 640, 480]], np.float32), (batch, 1))
-  t0 = time.perf_counter()
-  jax.device_get(engine.step(v, crops, template, text, geometry))
-  compile_s = time.perf_counter() - t0
-  fps = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for _ in range(steps):
-      jax.device_get(engine.step(v, crops, template, text, geometry))
-    fps.append(batch * steps / (time.perf_counter() - t0))
-  return {'compile_s': compile_s, 'fps': summary(fps)}
+  crops = rng.integers(
+      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
+  geometry = np.tile(np.array([[320, 240, 100, 640, 480]], np.float32),
+                     (batch, 1))
+  call = lambda: jax.device_get(engine.step(v, crops, template, text,
+                                            geometry))
+  return timing.first_call_s(call), timing.loop_rate(call, batch, steps)
+
+
+def time_batched(engine: Engine, batch: int, steps: int, repeats: int):
+  """Frames/s of one step over ``batch`` crops (copy + step + readback)."""
+  return race({JAX: batched_jax(engine, batch, steps)}, repeats)[JAX]
 
 
 def time_host_crop(frames, box, repeats: int) -> dict:
@@ -187,115 +218,99 @@ def time_host_crop(frames, box, repeats: int) -> dict:
   s_x = crops_lib.context_crop_side(box[2], box[3], 4.0)
   pad = crops_lib.pad_colour(frames[0])
   centre = box[:2] + box[2:] / 2
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for f in frames:
-      crops_lib.get_subwindow(f, centre, 256, s_x, pad)
-    times.append((time.perf_counter() - t0) / len(frames) * 1e3)
-  return summary(times)
+  crop_all = lambda: [crops_lib.get_subwindow(f, centre, 256, s_x, pad)
+                      for f in frames]
+  per_s = timing.alternate(
+      {'crop': timing.loop_rate(crop_all, len(frames), 1)}, repeats)['crop']
+  return summary([1e3 / r for r in per_s])
 
 
-# ---------------------------------------------------------------------------------------------
-# The PyTorch reference (torch_reference/), timed in the same run, f32, eager:
-# * single stream: torch_reference.tracker.ReferenceTracker (TransT's loop: numpy crop,
-#   tensor copy, network on cached template/text, window/argmax/decode on host);
-# * batched: its network step (`track` on cached features + window/argmax in torch), uint8
-#   crops copied in and the boxes read back, at the same batch sizes.
-# HOOK for more reference variants (torch.compile, fp16/bf16 autocast on GPU): add rows here.
-# ---------------------------------------------------------------------------------------------
-def time_torch(config, engine: Engine, frames, boxes, batches, args) -> dict | None:
-  try:  # Optional: the reference needs torch (the `torch` extra).
-    import torch  # pylint: disable=g-import-not-at-top
-    import torch_reference  # pylint: disable=g-import-not-at-top
-    from torch_reference import tracker as ref_tracker  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    print(f'PyTorch reference not timed: {e}')
-    return None
-  spec = engine.spec
-  bert = None
-  if spec.language:
-    bert = dataclasses.asdict(spec.bert)
-  ref = torch_reference.build_model(config, bert).eval()
-  torch_reference.randomize_(ref, 0)
-  tokens = random_tokens(spec)
-  ids, mask = (tokens[0][0], tokens[1][0]) if tokens else (None, None)
-  single = ref_tracker.ReferenceTracker(ref, config)
-  fps = []
-  for _ in range(args.repeats):
-    single.initialize(frames[0], boxes[0], ids, mask)
-    elapsed = 0.0
-    for f, b in zip(frames[1:], boxes[1:]):  # state reset to the true box, as time_single
-      t0 = time.perf_counter()
-      single.track(f)
-      elapsed += time.perf_counter() - t0
-      single.center, single.size = b[:2] + b[2:] / 2, b[2:].copy()
-    fps.append((len(frames) - 1) / elapsed)
-  out = {'single': {'fps': summary(fps)}, 'batched': {}}
-  with torch.no_grad():
-    for b in batches:
-      out['batched'][b] = {'fps': summary(_torch_batched(torch, ref, spec, config, tokens, b,
-                                                         args.steps, args.repeats))}
-  return out
+def time_model(model: str, dtype: str, frames, boxes, batches, args) -> dict:
+  """JAX (+ JAX before, + torch for f32) rows of one model, in turns."""
+  config = make_config(model, dtype)
+  engine = make_engine(config)
+  spec, tokens = engine.spec, random_tokens(engine.spec)
+  f32 = dtype == 'float32'
+  before = None
+  if args.before and f32:
+    before = make_engine(config, engine.variables, before=True)
+  ref = None
+  if args.torch == 'auto' and f32:
+    ref = tracker_torch.reference_model(config, spec)
+  run = {'model': model, 'dtype': dtype, 'grid': engine.grid_side,
+         'encoders': time_encoders(engine, frames[0], boxes[0], args.repeats)}
+  single = {JAX: single_jax(engine, frames, boxes)}
+  if before:
+    single[BEFORE] = single_jax(before, frames, boxes)
+  if ref:
+    single[TORCH] = tracker_torch.single(ref[1], config, tokens, frames,
+                                         boxes)
+  run['single'] = race(single, args.repeats)
+  run['batched'] = {}
+  for b in batches:
+    contenders = {JAX: batched_jax(engine, b, args.steps)}
+    if before:
+      contenders[BEFORE] = batched_jax(before, b, args.steps)
+    if ref:
+      contenders[TORCH] = tracker_torch.batched(*ref, spec, config, tokens, b,
+                                                args.steps)
+    run['batched'][b] = race(contenders, args.repeats)
+  return run
 
 
-def _torch_batched(torch, ref, spec, config, tokens, batch, steps, repeats):
-  """Per-repeat frames/s of the reference network step over ``batch`` crops."""
-  window = torch.from_numpy(hanning_window(spec.grid_side)).float()
-  wi = float(config.track.window_influence)
-  template = ref.encode_template(torch.zeros(1, 3, spec.template_size, spec.template_size))
-  text = ref.encode_text(*(torch.from_numpy(t).long() for t in tokens)) if tokens else {}
-  tb = {k: (v.expand(batch, *v.shape[1:]) if v.dim() == 3 else v) for k, v in template.items()}
-  xb = {k: v.expand(batch, *v.shape[1:]) for k, v in text.items()}
-  crops = np.random.default_rng(0).integers(
-      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
-
-  def step():
-    o = ref.track(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), tb, xb)
-    logits = o['logits']
-    p = logits.softmax(-1)[..., 0] if logits.dim() == 3 else logits.sigmoid()
-    best = (p * (1 - wi) + window * wi).argmax(-1)
-    return o['boxes'][torch.arange(batch), best].numpy()
-  step()
-  fps = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for _ in range(steps):
-      step()
-    fps.append(batch * steps / (time.perf_counter() - t0))
-  return fps
+def cores() -> int:
+  if hasattr(os, 'sched_getaffinity'):
+    return len(os.sched_getaffinity(0))
+  return os.cpu_count()
 
 
 def machine() -> str:
   dev = jax.devices()[0]
-  return (f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores; '
-          f'jax {jax.__version__} on {dev.platform} ({dev.device_kind}); '
-          f'python {platform.python_version()}')
+  return (f'{platform.processor() or platform.machine()}, {cores()} of '
+          f'{os.cpu_count()} cores; jax {jax.__version__} on {dev.platform} '
+          f'({dev.device_kind}); python {platform.python_version()}')
+
+
+def threads(use_torch: bool) -> str:
+  """Sets torch's threads to XLA:CPU's (one per core); says both."""
+  out = f'XLA:CPU {cores()} (one per core)'
+  if use_torch:
+    try:
+      import torch
+    except ImportError:
+      return out
+    torch.set_num_threads(cores())
+    out += (f', torch {torch.get_num_threads()} '
+            f'(OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY")})')
+  return out
+
+
+def load_average() -> str:
+  if not hasattr(os, 'getloadavg'):
+    return '?'
+  return ' '.join(f'{v:.1f}' for v in os.getloadavg())
 
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  if os.environ.get('JAX_DISABLE_MOST_OPTIMIZATIONS'):
-    print('WARNING: JAX_DISABLE_MOST_OPTIMIZATIONS is set: figures are not representative')
+  if jax.config.read('jax_disable_most_optimizations'):
+    print('WARNING: JAX_DISABLE_MOST_OPTIMIZATIONS is set: figures are not '
+          'representative')
   size = tuple(int(v) for v in args.image.lower().split('x'))
   batches = [int(b) for b in args.batches.split(',') if b]
   frames, boxes = moving_square(args.frames + 1, size)
-  results = {'machine': machine(), 'args': vars(args), 'runs': []}
-  print(f'machine: {results["machine"]}')
-  print(f'host search crop (24-px box, 4x -> 256): '
-        f'{fmt(time_host_crop(frames, boxes[0], args.repeats), 1, 3)} ms/frame')
+  results = {'machine': machine(), 'threads': threads(args.torch == 'auto'),
+             'load_start': load_average(), 'args': vars(args), 'runs': []}
+  print(f'machine: {results["machine"]}\nthreads: {results["threads"]}')
+  crop_ms = fmt(time_host_crop(frames, boxes[0], args.repeats), 1, 3)
+  print(f'host search crop (24-px box, 4x -> 256): {crop_ms} ms/frame')
   for model in args.models.split(','):
     for dtype in args.dtypes.split(','):
-      config = make_config(model, dtype)
-      engine = make_engine(config)
-      run = {'model': model, 'dtype': dtype, 'grid': engine.grid_side,
-             'encoders': time_encoders(engine, frames[0], boxes[0], args.repeats),
-             'single': time_single(engine, frames, boxes, args.repeats),
-             'batched': {b: time_batched(engine, b, args.steps, args.repeats) for b in batches}}
-      if args.torch == 'auto' and dtype == 'float32':
-        run['torch'] = time_torch(config, engine, frames, boxes, batches, args)
+      run = time_model(model, dtype, frames, boxes, batches, args)
       results['runs'].append(run)
-      print(f'{model} {dtype}: single {fmt(run["single"]["fps"])} FPS', flush=True)
+      print(f'{model} {dtype}: single {fmt(run["single"][JAX]["fps"])} FPS',
+            flush=True)
+  results['load_end'] = load_average()
   print(format_table(results))
   if args.json:
     with open(args.json, 'w') as f:
@@ -303,28 +318,37 @@ def main(argv=None) -> int:
   return 0
 
 
+def _row(times: dict) -> str:
+  """JAX, compile s, JAX before, torch, JAX/torch, JAX/before cells."""
+  med = {n: t['fps']['median'] for n, t in times.items()}
+  cells = [f'{fmt(times[JAX]["fps"]):>22}', f'{times[JAX]["compile_s"]:>8.1f}']
+  for name in (BEFORE, TORCH):
+    cells.append(f'{fmt(times[name]["fps"]) if name in times else "":>22}')
+  for name in (TORCH, BEFORE):
+    cells.append(f'{med[JAX] / med[name]:>8.2f}' if name in med else ' ' * 8)
+  return ''.join(cells)
+
+
 def format_table(results: dict) -> str:
   """Single-stream and batched tables (median [min, max] over repeats)."""
-  lines = ['', 'single stream (Tracker.track: crop + copy + step + readback; batch 1), FPS',
-           f'{"model":<14}{"dtype":<10}{"JAX":>26}{"compile s":>11}{"template ms":>13}'
-           f'{"text ms":>9}{"torch ref":>26}{"JAX/torch":>10}']
+  head = (f'{"JAX":>22}{"comp. s":>8}{"JAX before":>22}{"torch ref":>22}'
+          f'{"/torch":>8}{"/before":>8}')
+  lines = ['', f'threads: {results["threads"]}; load average (1, 5, 15 min) '
+           f'{results["load_start"]} at the start, {results["load_end"]} at '
+           'the end',
+           'single stream (Tracker.track: crop + copy + step + readback), FPS',
+           f'{"model":<12}{"dtype":<9}{"":>5}{head}{"templ. ms":>10}'
+           f'{"text ms":>8}']
   for r in results['runs']:
     enc = r['encoders']
     text = f'{enc["text"]["ms"]["median"]:.2f}' if 'text' in enc else 'n/a'
-    ref = (r.get('torch') or {}).get('single')
-    ratio = f'{r["single"]["fps"]["median"] / ref["fps"]["median"]:.2f}' if ref else ''
-    lines.append(f'{r["model"]:<14}{r["dtype"]:<10}{fmt(r["single"]["fps"]):>26}'
-                 f'{r["single"]["compile_s"]:>11.1f}{enc["template"]["ms"]["median"]:>13.2f}'
-                 f'{text:>9}{fmt(ref["fps"]) if ref else "":>26}{ratio:>10}')
-  lines += ['', 'batched (one step over B crops: copy + step + readback), frames/s',
-            f'{"model":<14}{"dtype":<10}{"B":>5}{"JAX":>28}{"compile s":>11}{"torch ref":>28}'
-            f'{"JAX/torch":>10}']
+    lines.append(f'{r["model"]:<12}{r["dtype"]:<9}{"":>5}{_row(r["single"])}'
+                 f'{enc["template"]["ms"]["median"]:>10.2f}{text:>8}')
+  lines += ['', 'batched (one step over B crops: copy + step + readback), '
+            'frames/s', f'{"model":<12}{"dtype":<9}{"B":>5}{head}']
   for r in results['runs']:
     for b, t in r['batched'].items():
-      ref = (r.get('torch') or {}).get('batched', {}).get(b)
-      ratio = f'{t["fps"]["median"] / ref["fps"]["median"]:.2f}' if ref else ''
-      lines.append(f'{r["model"]:<14}{r["dtype"]:<10}{b:>5}{fmt(t["fps"]):>28}'
-                   f'{t["compile_s"]:>11.1f}{fmt(ref["fps"]) if ref else "":>28}{ratio:>10}')
+      lines.append(f'{r["model"]:<12}{r["dtype"]:<9}{b:>5}{_row(t)}')
   return '\n'.join(lines)
 
 
