@@ -2,6 +2,7 @@
 table per dataset, one summary.md, and a re-run that tracks only what is missing.
 """
 
+import io
 import os
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from cost_jax import evaluate, evaluate_many
+from tests import tolerances
 from tests.test_tracker import save_checkpoint
 
 TRACKERS = ("cost-step1", "cost-step2", "ncc", "static")
@@ -104,7 +106,13 @@ def test_two_datasets_two_checkpoints_then_resume(
   assert list(again["speed"]["vlsot500-test"]) == []
   assert list(again["speed"]["lasot-test"]) == ["cost-step2"]
   assert again["speed"]["lasot-test"]["cost-step2"]["tracked"] == [gone[:-4]]
-  assert open(os.path.join(results, gone), encoding="utf-8").read() == before
+  # Re-tracked alone, i.e. by a program of another batch size: XLA may sum
+  # in another order, so the boxes agree within the smoke network's float32
+  # bound (tests/tolerances.py), not to the last printed digit.
+  after = np.loadtxt(os.path.join(results, gone), delimiter=",", ndmin=2)
+  previous = np.loadtxt(io.StringIO(before), delimiter=",", ndmin=2)
+  tol = tolerances.smoke_tracking_px(previous, config.data.search_factor)
+  np.testing.assert_allclose(after, previous, atol=tol)
   assert again["summary"]["trackers"] == out["summary"]["trackers"]
   table = open(
       os.path.join(workdir, "eval", "lasot-test", "table.txt"), encoding="utf-8"
