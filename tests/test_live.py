@@ -171,7 +171,11 @@ def test_stream_that_stops_mid_way(
 
 
 def test_ctrl_c_keeps_everything_tracked(smoke_model, clip, tmp_path):
-  """main.py on a stream that sends one frame every 0.4 s; SIGINT after 5 frames."""
+  """main.py on a stream that sends 60% of the clip (a frame every 0.4 s), then stalls
+  without closing; SIGINT once 5 frames are tracked. The stall keeps the interrupt
+  mid-run however slowly the process starts: if it has tracked every frame sent, it is
+  waiting for the next one (stream_timeout 15 s, longer than the poll below needs).
+  """
   from tests.test_tracker import save_checkpoint
 
   config, _, _, variables = smoke_model
@@ -182,7 +186,7 @@ def test_ctrl_c_keeps_everything_tracked(smoke_model, clip, tmp_path):
       "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
       " sys.argv[0] = 'main.py'; runpy.run_path('main.py', run_name='__main__')"
   )
-  with serve(clip[1], 1.0, seconds=0.4 * FRAMES) as url:
+  with serve(clip[1], 0.6, stall_s=120.0, seconds=0.4 * FRAMES * 0.6) as url:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -194,7 +198,7 @@ def test_ctrl_c_keeps_everything_tracked(smoke_model, clip, tmp_path):
             f"--video={url}",
             f"--box={BOX}",
             f"--out={out}",
-            "--config.track.stream_timeout=30",
+            "--config.track.stream_timeout=15",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
