@@ -29,7 +29,6 @@ import json
 import logging
 import os
 
-import cv2
 import numpy as np
 
 from cost_jax import data_roots
@@ -97,16 +96,12 @@ def write_static(sequences, results_dir) -> list:
 def write_ncc(sequences, results_dir) -> list:
   """The ``ncc`` classical baseline (cost_jax.tracking.ncc): a template
   matcher that learns nothing.  Returns the newly tracked sequences."""
-  from cost_jax.tracking import ncc, runner
-
-  def read(path):
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+  from cost_jax.tracking import bad_frames, ncc, runner
 
   folder = runner.check_manifest(results_dir, ncc.NAME, {'tracker': ncc.DESCRIPTION})
   todo = runner.pending_sequences(folder, sequences)
   for seq in todo:
-    boxes, times = ncc.track_paths(seq.frames, seq.init_box, read)
+    boxes, times = ncc.track_paths(seq.frames, seq.init_box, bad_frames.read_or_none)
     results_io.write_sequence_results(results_dir, ncc.NAME, seq.name, boxes, times)
   return [s.name for s in todo]
 

@@ -15,17 +15,11 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
 from cost_jax.evaluation import metrics
-from cost_jax.tracking import ncc
+from cost_jax.tracking import bad_frames, ncc
 from cost_jax.tracking.tracker import Tracker
-
-
-def _read_rgb(path: str) -> np.ndarray | None:
-  image = cv2.imread(path, cv2.IMREAD_COLOR)
-  return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def sequence_scores(boxes, truth, visible) -> tuple[float, float]:
@@ -57,7 +51,7 @@ class Validator:
     self.config = config
     self.prefix = prefix
     self.sequences = list(sequences)
-    self.frames = [[_read_rgb(p) for p in s.frames] for s in self.sequences]
+    self.frames = [[bad_frames.read_or_none(p) for p in s.frames] for s in self.sequences]
     self.baselines = self._baselines()
 
   def _baselines(self) -> dict:

@@ -66,6 +66,14 @@ def read_or_error(path: str, sequence: str = ''):
     return e
 
 
+def read_or_none(path: str):
+  """`read_frame`, with None for an unreadable frame (trackers carry their box over it)."""
+  try:
+    return read_frame(path)
+  except FrameReadError:
+    return None
+
+
 def listing(frames, shown: int = 5) -> str:
   """'N unreadable frame(s) skipped (last box carried over): #i path, ...' of (index, path)s."""
   listed = ', '.join(f'#{i} {p}' for i, p in frames[:shown])
