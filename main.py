@@ -21,22 +21,45 @@ from ml_collections import config_flags
 from cost_jax import errors
 
 config_flags.DEFINE_config_file(
-    'config', 'configs/cost.py', 'Config file[:variant,...].', lock_config=True)
-flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, results.')
-flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'track', 'describe'],
-                  'What to run.')
-flags.DEFINE_string('video', None, '--mode=track: a video file, a frame folder, a camera '
-                    'index (0) or a stream URL (rtsp://, http://).')
+    'config', 'configs/cost.py', 'Config file[:variant,...].', lock_config=True
+)
+flags.DEFINE_string(
+    'workdir', None, 'Run directory: checkpoints, logs, results.'
+)
+flags.DEFINE_enum(
+    'mode', 'train', ['train', 'evaluate', 'track', 'describe'], 'What to run.'
+)
+flags.DEFINE_string(
+    'video',
+    None,
+    '--mode=track: a video file, a frame folder, a camera '
+    'index (0) or a stream URL (rtsp://, http://).',
+)
 flags.DEFINE_string('box', None, '--mode=track: initial box x,y,w,h (pixels).')
 flags.DEFINE_string('description', '', '--mode=track: the target description.')
-flags.DEFINE_string('out', None, '--mode=track: output folder '
-                    '(default WORKDIR/track/<video name>).')
-flags.DEFINE_bool('show_scores', False, '--mode=track: draw every candidate and its '
-                  'score after the Hanning window on tracked.mp4.')
-flags.DEFINE_bool('select_box', False, '--mode=track: draw the first box with the mouse '
-                  '(needs a display and an OpenCV with a GUI) instead of --box.')
-flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() '
-                  '(auto-detected on TPU pods and SLURM; env COST_DISTRIBUTED=1).')
+flags.DEFINE_string(
+    'out',
+    None,
+    '--mode=track: output folder ' '(default WORKDIR/track/<video name>).',
+)
+flags.DEFINE_bool(
+    'show_scores',
+    False,
+    '--mode=track: draw every candidate and its '
+    'score after the Hanning window on tracked.mp4.',
+)
+flags.DEFINE_bool(
+    'select_box',
+    False,
+    '--mode=track: draw the first box with the mouse '
+    '(needs a display and an OpenCV with a GUI) instead of --box.',
+)
+flags.DEFINE_bool(
+    'distributed',
+    False,
+    'Call jax.distributed.initialize() '
+    '(auto-detected on TPU pods and SLURM; env COST_DISTRIBUTED=1).',
+)
 flags.DEFINE_string('coordinator', None, 'host:port of process 0 (multi-host).')
 flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-host).')
 flags.DEFINE_integer('process_id', None, 'This process (multi-host).')
@@ -53,9 +76,10 @@ def parse_flags(argv):
       text = f"{text.split('Traceback')[0]} {text.strip().splitlines()[-1]}"
     error = errors.InvalidValue(text, 'see python main.py --help')
   except (AttributeError, KeyError) as e:  # --config.FIELD=... of no field.
-    error = errors.InvalidValue(f'a --config.FIELD=VALUE override names no '
-                                f'config field ({e})',
-                                'use a field of the config file (--help)')
+    error = errors.InvalidValue(
+        f'a --config.FIELD=VALUE override names no ' f'config field ({e})',
+        'use a field of the config file (--help)',
+    )
   print(errors.message(error), file=sys.stderr)
   sys.exit(errors.EXIT_STATUS)
 
@@ -63,24 +87,34 @@ def parse_flags(argv):
 @errors.exits_on_user_error
 def main(argv):
   if len(argv) > 1:
-    raise errors.InvalidValue(f'unexpected arguments {argv[1:]}',
-                              'pass every option as --name=value')
+    raise errors.InvalidValue(
+        f'unexpected arguments {argv[1:]}', 'pass every option as --name=value'
+    )
   config = FLAGS.config
   if FLAGS.mode == 'describe':
     from cost_jax import describe
+
     describe.describe(config)
     return
   if not FLAGS.workdir:
-    raise errors.InvalidValue(f'--mode={FLAGS.mode} needs a run directory',
-                              'pass --workdir=DIR')
+    raise errors.InvalidValue(
+        f'--mode={FLAGS.mode} needs a run directory', 'pass --workdir=DIR'
+    )
   from cost_jax import distributed
-  distributed.maybe_initialize(FLAGS.distributed, FLAGS.coordinator,
-                               FLAGS.num_processes, FLAGS.process_id)
+
+  distributed.maybe_initialize(
+      FLAGS.distributed,
+      FLAGS.coordinator,
+      FLAGS.num_processes,
+      FLAGS.process_id,
+  )
   if FLAGS.mode == 'train':
     from cost_jax import workflow
+
     workflow.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'evaluate':
     from cost_jax import evaluate
+
     evaluate.evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'track':
     if not FLAGS.video or not (FLAGS.box or FLAGS.select_box):
@@ -88,8 +122,10 @@ def main(argv):
           '--mode=track needs the video and the target',
           'pass --video=PATH (a video file, a frame folder, a camera index or a stream '
           'URL) and --box=x,y,w,h (the target in the first frame, in pixels) or '
-          '--select_box')
+          '--select_box',
+      )
     from cost_jax.tracking import video
+
     video.track_from_flags(config, FLAGS.workdir)
 
 

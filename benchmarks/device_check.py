@@ -109,19 +109,34 @@ from benchmarks import device_process  # noqa: E402
 
 # Largest share of --budget_s each stage may take, in priority order.
 STAGE_SHARES = {
-    'cost': 0.1, 'parity': 0.2, 'track_jax_float32': 0.22,
-    'track_torch': 0.12, 'track_jax_bfloat16': 0.18,
-    'train_jax_float32': 0.22, 'train_torch': 0.12,
-    'train_jax_bfloat16': 0.18, 'train_max_batch': 0.22,
+    'cost': 0.1,
+    'parity': 0.2,
+    'track_jax_float32': 0.22,
+    'track_torch': 0.12,
+    'track_jax_bfloat16': 0.18,
+    'train_jax_float32': 0.22,
+    'train_torch': 0.12,
+    'train_jax_bfloat16': 0.18,
+    'train_max_batch': 0.22,
 }
 TORCH_STAGES = ('track_torch', 'train_torch')
 MIN_STAGE_S = 15.0
 DRY_RUN = {
-    'models': 'smoke,smoke+no_lb', 'track_model': 'smoke',
-    'train_model': 'smoke', 'batches': '1,4', 'frames': 4, 'steps': 2,
-    'repeats': 2, 'train_steps': 1, 'train_warmup': 0, 'train_repeats': 1,
-    'parity_batch': 1, 'max_batch_rounds': 0, 'memory_limit_gb': 0.6,
-    'budget_s': 110.0, 'reserve_s': 5.0,
+    'models': 'smoke,smoke+no_lb',
+    'track_model': 'smoke',
+    'train_model': 'smoke',
+    'batches': '1,4',
+    'frames': 4,
+    'steps': 2,
+    'repeats': 2,
+    'train_steps': 1,
+    'train_warmup': 0,
+    'train_repeats': 1,
+    'parity_batch': 1,
+    'max_batch_rounds': 0,
+    'memory_limit_gb': 0.6,
+    'budget_s': 110.0,
+    'reserve_s': 5.0,
 }
 
 
@@ -131,46 +146,85 @@ class UserError(Exception):
 
 def parse_args(argv=None):
   ap = argparse.ArgumentParser(
-      description=__doc__.split('\n')[0], epilog=__doc__.split('\n', 2)[2],
-      formatter_class=argparse.RawDescriptionHelpFormatter)
+      description=__doc__.split('\n')[0],
+      epilog=__doc__.split('\n', 2)[2],
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   ap.add_argument('--out', required=True, help='folder for the report')
-  ap.add_argument('--budget_s', type=float, default=420.0,
-                  help='wall-clock budget of the whole command')
-  ap.add_argument('--reserve_s', type=float, default=15.0,
-                  help='part of the budget kept for writing the report')
-  ap.add_argument('--dry_run', action='store_true',
-                  help='every stage on the CPU with the smoke config')
-  ap.add_argument('--stages', default=','.join(STAGE_SHARES),
-                  help='stages to run (comma separated)')
-  ap.add_argument('--models', default='paper,paper+no_lb',
-                  help="parity and flop-count models; '+' joins variant parts")
+  ap.add_argument(
+      '--budget_s',
+      type=float,
+      default=420.0,
+      help='wall-clock budget of the whole command',
+  )
+  ap.add_argument(
+      '--reserve_s',
+      type=float,
+      default=15.0,
+      help='part of the budget kept for writing the report',
+  )
+  ap.add_argument(
+      '--dry_run',
+      action='store_true',
+      help='every stage on the CPU with the smoke config',
+  )
+  ap.add_argument(
+      '--stages',
+      default=','.join(STAGE_SHARES),
+      help='stages to run (comma separated)',
+  )
+  ap.add_argument(
+      '--models',
+      default='paper,paper+no_lb',
+      help="parity and flop-count models; '+' joins variant parts",
+  )
   ap.add_argument('--track_model', default='paper')
   ap.add_argument('--train_model', default='paper')
-  ap.add_argument('--batches', default='1,8,64,256',
-                  help='batched tracking sizes')
-  ap.add_argument('--frames', type=int, default=60,
-                  help='frames per single-stream repeat')
-  ap.add_argument('--steps', type=int, default=10,
-                  help='batched tracking steps per repeat')
+  ap.add_argument(
+      '--batches', default='1,8,64,256', help='batched tracking sizes'
+  )
+  ap.add_argument(
+      '--frames', type=int, default=60, help='frames per single-stream repeat'
+  )
+  ap.add_argument(
+      '--steps', type=int, default=10, help='batched tracking steps per repeat'
+  )
   ap.add_argument('--repeats', type=int, default=5)
   ap.add_argument('--image', default='640x480', help='frame size WxH')
   ap.add_argument('--train_steps', type=int, default=5)
   ap.add_argument('--train_warmup', type=int, default=2)
   ap.add_argument('--train_repeats', type=int, default=3)
-  ap.add_argument('--train_batch', type=int, default=0,
-                  help="0 = the config's (paper: 14)")
+  ap.add_argument(
+      '--train_batch', type=int, default=0, help="0 = the config's (paper: 14)"
+  )
   ap.add_argument('--parity_batch', type=int, default=2)
-  ap.add_argument('--max_batch_rounds', type=int, default=2,
-                  help='verification runs of the largest train batch')
-  ap.add_argument('--memory_limit_gb', type=float, default=0.0,
-                  help="device memory for the batch search (0 = the device's)")
-  ap.add_argument('--tf32', choices=('on', 'off'), default='on',
-                  help='TF32 for the f32 speed columns, both frameworks '
-                       '(parity always runs with it off)')
+  ap.add_argument(
+      '--max_batch_rounds',
+      type=int,
+      default=2,
+      help='verification runs of the largest train batch',
+  )
+  ap.add_argument(
+      '--memory_limit_gb',
+      type=float,
+      default=0.0,
+      help="device memory for the batch search (0 = the device's)",
+  )
+  ap.add_argument(
+      '--tf32',
+      choices=('on', 'off'),
+      default='on',
+      help='TF32 for the f32 speed columns, both frameworks '
+      '(parity always runs with it off)',
+  )
   ap.add_argument('--torch', choices=('auto', 'off'), default='auto')
   ap.add_argument('--peak_tflops_bf16', type=float, default=None)
-  ap.add_argument('--peak_tflops_f32', type=float, default=None,
-                  help='the f32 matmul peak as run (TF32 rate when --tf32=on)')
+  ap.add_argument(
+      '--peak_tflops_f32',
+      type=float,
+      default=None,
+      help='the f32 matmul peak as run (TF32 rate when --tf32=on)',
+  )
   ap.add_argument('--peak_tb_s', type=float, default=None)
   args = ap.parse_args(argv)
   if args.dry_run:
@@ -180,11 +234,15 @@ def parse_args(argv=None):
         setattr(args, key, value)
   unknown = set(filter(None, args.stages.split(','))) - set(STAGE_SHARES)
   if unknown:
-    raise UserError(f'unknown stage(s) {sorted(unknown)}. Fix: choose from '
-                    f'{",".join(STAGE_SHARES)}')
+    raise UserError(
+        f'unknown stage(s) {sorted(unknown)}. Fix: choose from '
+        f'{",".join(STAGE_SHARES)}'
+    )
   if args.budget_s <= args.reserve_s + MIN_STAGE_S:
-    raise UserError(f'--budget_s={args.budget_s:g} leaves no time for a stage'
-                    f'. Fix: give more than {args.reserve_s + MIN_STAGE_S:g}')
+    raise UserError(
+        f'--budget_s={args.budget_s:g} leaves no time for a stage'
+        f'. Fix: give more than {args.reserve_s + MIN_STAGE_S:g}'
+    )
   return args
 
 
@@ -194,16 +252,21 @@ def settings_of(args, workdir):
       'models': [m.replace('+', ',') for m in args.models.split(',') if m],
       'track_model': args.track_model.replace('+', ','),
       'train_model': args.train_model.replace('+', ','),
-      'batches': ints(args.batches), 'frames': args.frames,
-      'steps': args.steps, 'repeats': args.repeats,
+      'batches': ints(args.batches),
+      'frames': args.frames,
+      'steps': args.steps,
+      'repeats': args.repeats,
       'image': ints(args.image.lower().replace('x', ',')),
-      'train_steps': args.train_steps, 'train_warmup': args.train_warmup,
+      'train_steps': args.train_steps,
+      'train_warmup': args.train_warmup,
       'train_repeats': args.train_repeats,
       'train_batch': args.train_batch or None,
       'parity_batch': args.parity_batch,
       'max_batch_rounds': args.max_batch_rounds,
       'memory_limit_bytes': int(args.memory_limit_gb * 1e9) or None,
-      'tf32': args.tf32 == 'on', 'torch_device': None, 'workdir': workdir,
+      'tf32': args.tf32 == 'on',
+      'torch_device': None,
+      'workdir': workdir,
   }
 
 
@@ -234,12 +297,19 @@ def new_report(args, settings):
   return {
       'schema': 'cost-jax/device_check/1',
       'created_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
-          '%Y-%m-%d %H:%M UTC'),
-      'command': 'python benchmarks/device_check.py ' + ' '.join(
-          shlex.quote(a) for a in sys.argv[1:]),
-      'dry_run': args.dry_run, 'budget_s': args.budget_s, 'wall_s': 0.0,
-      'notes': [], 'settings': settings, 'machine': {}, 'peak': {},
-      'stages': {}, 'utilisation': [],
+          '%Y-%m-%d %H:%M UTC'
+      ),
+      'command': 'python benchmarks/device_check.py '
+      + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+      'dry_run': args.dry_run,
+      'budget_s': args.budget_s,
+      'wall_s': 0.0,
+      'notes': [],
+      'settings': settings,
+      'machine': {},
+      'peak': {},
+      'stages': {},
+      'utilisation': [],
   }
 
 
@@ -250,8 +320,10 @@ def take_machine(report, args, record):
   settings = report['settings']
   settings['torch_device'] = machine.get('torch_device')
   if args.dry_run:
-    report['notes'].append('Dry run (smoke config, CPU, XLA optimisations '
-                           'off): the figures are not measurements.')
+    report['notes'].append(
+        'Dry run (smoke config, CPU, XLA optimisations '
+        'off): the figures are not measurements.'
+    )
   elif machine.get('platform') == 'cpu':
     report['notes'].append('No GPU or TPU found: these are CPU figures.')
 
@@ -259,13 +331,18 @@ def take_machine(report, args, record):
 def finish(report, args, start):
   report['wall_s'] = time.time() - start
   report['peak'] = device_report.peak_for(
-      report['machine'].get('device_kind'), report['settings']['tf32'],
-      args.peak_tflops_bf16, args.peak_tflops_f32, args.peak_tb_s)
+      report['machine'].get('device_kind'),
+      report['settings']['tf32'],
+      args.peak_tflops_bf16,
+      args.peak_tflops_f32,
+      args.peak_tb_s,
+  )
   report['utilisation'] = device_report.utilisation(report)
   text = device_report.markdown(report)
-  for name, content in (('device_check.json', json.dumps(report, indent=1,
-                                                         default=str)),
-                        ('device_check.md', text)):
+  for name, content in (
+      ('device_check.json', json.dumps(report, indent=1, default=str)),
+      ('device_check.md', text),
+  ):
     tmp = os.path.join(args.out, name + '.tmp')
     with open(tmp, 'w') as f:
       f.write(content)
@@ -286,17 +363,23 @@ def run(args):
       left = end - time.time()
       reason = skip_reason(name, args, report, left)
       if reason:
-        report['stages'][name] = {'status': 'skipped', 'reason': reason,
-                                  'items': {}}
+        report['stages'][name] = {
+            'status': 'skipped',
+            'reason': reason,
+            'items': {},
+        }
       else:
         # A dry run must reach every stage: only the whole budget limits it.
         timeout = left if args.dry_run else min(share * args.budget_s, left)
         report['stages'][name] = device_process.run_stage(
-            name, settings, timeout, env, log)
+            name, settings, timeout, env, log
+        )
       stage = report['stages'][name]
-      print(f'{name:<20} {stage["status"]:<8} {stage.get("wall_s", 0):6.1f} s'
-            f' (CPU {stage.get("cpu_s", 0):6.1f} s)  {stage.get("reason", "")}',
-            flush=True)
+      print(
+          f'{name:<20} {stage["status"]:<8} {stage.get("wall_s", 0):6.1f} s'
+          f' (CPU {stage.get("cpu_s", 0):6.1f} s)  {stage.get("reason", "")}',
+          flush=True,
+      )
       if name == 'cost':
         take_machine(report, args, stage)
         for note in report['notes']:
@@ -307,8 +390,10 @@ def run(args):
   text = finish(report, args, start)
   shutil.rmtree(workdir, ignore_errors=True)
   print('\n' + text)
-  print(f'wrote {args.out}/device_check.json, .md and .log '
-        f'({report["wall_s"]:.0f} s)')
+  print(
+      f'wrote {args.out}/device_check.json, .md and .log '
+      f'({report["wall_s"]:.0f} s)'
+  )
   return 0
 
 

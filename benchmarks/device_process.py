@@ -15,8 +15,9 @@ import time
 
 from benchmarks import portable
 
-STAGES_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                         'device_stages.py')
+STAGES_PY = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), 'device_stages.py'
+)
 
 # Halves XLA:CPU compile time of the smoke train step (15 -> 9 CPU s).
 DRY_RUN_XLA_FLAG = '--xla_cpu_use_fusion_emitters=false'
@@ -29,8 +30,13 @@ def accepted_xla_flag(env, flag):
   """`flag` added to XLA_FLAGS if this jaxlib knows it (else env unchanged)."""
   trial = dict(env, XLA_FLAGS=f'{env.get("XLA_FLAGS", "")} {flag}'.strip())
   try:
-    probe = subprocess.run([sys.executable, '-c', PROBE], env=trial,
-                           capture_output=True, timeout=60, check=False)
+    probe = subprocess.run(
+        [sys.executable, '-c', PROBE],
+        env=trial,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
   except subprocess.TimeoutExpired:
     return env
   return trial if probe.returncode == 0 else env
@@ -58,12 +64,19 @@ def run_stage(name, settings, timeout_s, env, log):
   with open(settings_path, 'w') as f:
     json.dump(settings, f)
   start, cpu = time.time(), children_cpu_s()
-  cmd = [sys.executable, STAGES_PY, name, settings_path, out_path,
-         str(start + timeout_s)]
+  cmd = [
+      sys.executable,
+      STAGES_PY,
+      name,
+      settings_path,
+      out_path,
+      str(start + timeout_s),
+  ]
   log.write(f'\n===== {name} (timeout {timeout_s:.0f} s)\n')
   log.flush()
-  proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                          start_new_session=True)
+  proc = subprocess.Popen(
+      cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+  )
   try:
     rc = proc.wait(timeout=timeout_s)
   except subprocess.TimeoutExpired:
@@ -74,15 +87,20 @@ def run_stage(name, settings, timeout_s, env, log):
   if os.path.exists(out_path):
     with open(out_path) as f:
       record = json.load(f)
-  record.update(wall_s=time.time() - start, timeout_s=timeout_s,
-                cpu_s=children_cpu_s() - cpu)
+  record.update(
+      wall_s=time.time() - start,
+      timeout_s=timeout_s,
+      cpu_s=children_cpu_s() - cpu,
+  )
   items = record.get('items', {}).values()
   if rc is None:
     record.update(status='timeout', reason=f'killed after {timeout_s:.0f} s')
   elif rc:
     tail = log_tail(log.name)
-    record.update(status='oom' if portable.is_oom(tail) else 'error',
-                  reason=f'exit {rc}: {last_error(tail)}')
+    record.update(
+        status='oom' if portable.is_oom(tail) else 'error',
+        reason=f'exit {rc}: {last_error(tail)}',
+    )
   elif any(i.get('status') != 'ok' for i in items):
     record['status'] = 'partial'
   else:

@@ -55,8 +55,10 @@ class Stage:
     """fn() -> dict into out['items'][key] with a status; None if not ok."""
     left = self.deadline - time.time()
     if left < 1.2 * self.longest + 2:
-      self.out['items'][key] = {'status': 'skipped', 'reason':
-                                f'{left:.0f} s left to this stage'}
+      self.out['items'][key] = {
+          'status': 'skipped',
+          'reason': f'{left:.0f} s left to this stage',
+      }
       self.save()
       return None
     start = time.time()
@@ -64,8 +66,10 @@ class Stage:
       result = dict(fn(), status='ok')
     except Exception as e:  # pylint: disable=broad-except
       text = f'{type(e).__name__}: {e}'
-      result = {'status': 'oom' if portable.is_oom(text) else 'error',
-                'reason': text.strip().splitlines()[0][:300]}
+      result = {
+          'status': 'oom' if portable.is_oom(text) else 'error',
+          'reason': text.strip().splitlines()[0][:300],
+      }
       traceback.print_exc()
       device_torch.release_memory()
     result['wall_s'] = time.time() - start
@@ -84,9 +88,11 @@ def memory_stats():
 
 def peak_memory():
   """Device peak bytes so far in this process (None on CPU) and host RSS."""
-  return {'device_peak_bytes': memory_stats()['peak_bytes_in_use'],
-          'host_peak_rss_bytes':
-              resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+  return {
+      'device_peak_bytes': memory_stats()['peak_bytes_in_use'],
+      'host_peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+      * 1024,
+  }
 
 
 def compiled_stats(compiled):
@@ -94,24 +100,38 @@ def compiled_stats(compiled):
   cost = compiled.cost_analysis()
   if isinstance(cost, (list, tuple)):  # Older JAX: one dict per device.
     cost = cost[0]
-  out = {'gflop': (cost or {}).get('flops', 0.0) / 1e9,
-         'mb_accessed': (cost or {}).get('bytes accessed', 0.0) / MB}
+  out = {
+      'gflop': (cost or {}).get('flops', 0.0) / 1e9,
+      'mb_accessed': (cost or {}).get('bytes accessed', 0.0) / MB,
+  }
   mem = compiled.memory_analysis()
   if mem is not None:
-    total = (mem.argument_size_in_bytes + mem.output_size_in_bytes -
-             mem.alias_size_in_bytes + mem.temp_size_in_bytes)
-    out.update(argument_bytes=mem.argument_size_in_bytes,
-               temp_bytes=mem.temp_size_in_bytes, total_bytes=total)
+    total = (
+        mem.argument_size_in_bytes
+        + mem.output_size_in_bytes
+        - mem.alias_size_in_bytes
+        + mem.temp_size_in_bytes
+    )
+    out.update(
+        argument_bytes=mem.argument_size_in_bytes,
+        temp_bytes=mem.temp_size_in_bytes,
+        total_bytes=total,
+    )
   return out
 
 
 def machine():
   dev = jax.devices()[0]
-  info = {'platform': dev.platform, 'device_kind': dev.device_kind,
-          'device_count': jax.device_count(), 'jax': jax.__version__,
-          'python': sys.version.split()[0], 'cpu_count': os.cpu_count(),
-          'config_dict': CONFIG_DICT,
-          'bytes_limit': memory_stats()['bytes_limit']}
+  info = {
+      'platform': dev.platform,
+      'device_kind': dev.device_kind,
+      'device_count': jax.device_count(),
+      'jax': jax.__version__,
+      'python': sys.version.split()[0],
+      'cpu_count': os.cpu_count(),
+      'config_dict': CONFIG_DICT,
+      'bytes_limit': memory_stats()['bytes_limit'],
+  }
   info.update(device_torch.describe(dev.platform))
   return info
 
@@ -120,7 +140,8 @@ def machine():
 def make_config(settings, model, dtype='float32'):
   config = ts.make_config(model, dtype)
   note = portable.ensure_text_folder(
-      config, os.path.join(settings['workdir'], 'text_config'))
+      config, os.path.join(settings['workdir'], 'text_config')
+  )
   return config, note
 
 
@@ -128,15 +149,20 @@ def cost(settings, stage):
   """Machine facts and XLA's (unoptimised) count of each model's frame step."""
   stage.out['machine'] = machine()
   from cost_jax.models import factory
+
   for model in settings['models']:
+
     def count(model=model):
       config, note = make_config(settings, model)
       net, spec = factory.create_model(config, shapes_only=True)
       fn, args = flops_lib.stage_functions(spec)[
-          'per frame: whole step (track)']
+          'per frame: whole step (track)'
+      ]
       flop, nbytes = flops_lib.cost_of(
-          net, factory.variable_shapes(net, spec), fn, args)
+          net, factory.variable_shapes(net, spec), fn, args
+      )
       return {'gflop': flop / 1e9, 'mb_accessed': nbytes / MB, 'text': note}
+
     stage.item(model, count)
 
 
@@ -144,22 +170,29 @@ def parity(settings, stage):
   """JAX vs the reference on this device; bf16 vs f32 on each side."""
   for model in settings['models']:
     config, _ = make_config(settings, model)
-    stage.item(model, lambda config=config: device_torch.parity(
-        config, settings['parity_batch']))
+    stage.item(
+        model,
+        lambda config=config: device_torch.parity(
+            config, settings['parity_batch']
+        ),
+    )
 
 
 def step_args(engine, batch):
   """Inputs of the jitted frame step for `batch` crops (random content)."""
   spec = engine.spec
   rng = np.random.default_rng(0)
-  z = rng.integers(0, 255, (1, spec.template_size, spec.template_size, 3),
-                   dtype=np.uint8)
+  z = rng.integers(
+      0, 255, (1, spec.template_size, spec.template_size, 3), dtype=np.uint8
+  )
   template, text = engine.encode(z, ts.random_tokens(spec))
   template, text = runner_lib.batch_caches(engine, template, text, batch)
-  crops = rng.integers(0, 255, (batch, spec.search_size, spec.search_size, 3),
-                       dtype=np.uint8)
-  geometry = np.tile(np.array([[320, 240, 100, 640, 480]], np.float32),
-                     (batch, 1))
+  crops = rng.integers(
+      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
+  )
+  geometry = np.tile(
+      np.array([[320, 240, 100, 640, 480]], np.float32), (batch, 1)
+  )
   return engine.variables, crops, template, text, geometry
 
 
@@ -167,19 +200,31 @@ def track_jax(settings, stage, dtype):
   """Tracker.track single stream, then one step over B crops, B ascending."""
   config, note = make_config(settings, settings['track_model'], dtype)
   engine = ts.make_engine(config)
-  frames, boxes = ts.moving_square(settings['frames'] + 1,
-                                   tuple(settings['image']))
+  frames, boxes = ts.moving_square(
+      settings['frames'] + 1, tuple(settings['image'])
+  )
   stage.out.update(model=settings['track_model'], dtype=dtype, text=note)
   repeats = settings['repeats']
-  stage.item('encoders', lambda: ts.time_encoders(engine, frames[0], boxes[0],
-                                                  repeats))
-  stage.item('single', lambda: dict(
-      ts.time_single(engine, frames, boxes, repeats), **peak_memory()))
-  stage.item('step_b1_compiled', lambda: compiled_stats(
-      engine.step.lower(*step_args(engine, 1)).compile()))
+  stage.item(
+      'encoders', lambda: ts.time_encoders(engine, frames[0], boxes[0], repeats)
+  )
+  stage.item(
+      'single',
+      lambda: dict(
+          ts.time_single(engine, frames, boxes, repeats), **peak_memory()
+      ),
+  )
+  stage.item(
+      'step_b1_compiled',
+      lambda: compiled_stats(
+          engine.step.lower(*step_args(engine, 1)).compile()
+      ),
+  )
   for b in settings['batches']:
-    stage.item(f'batch_{b}', lambda b=b: ts.time_batched(
-        engine, b, settings['steps'], repeats))
+    stage.item(
+        f'batch_{b}',
+        lambda b=b: ts.time_batched(engine, b, settings['steps'], repeats),
+    )
 
 
 def track_torch(settings, stage):
@@ -203,12 +248,21 @@ def time_train(settings, step, runner, batch):
   start = time.perf_counter()
   jax.block_until_ready(step())
   compile_s = time.perf_counter() - start
-  times = tsb.time_repeats(step, jax.block_until_ready,
-                           settings['train_steps'], settings['train_warmup'],
-                           settings['train_repeats'])
-  out = {'batch': batch, 'devices': runner.num_devices,
-         'compile_s': compile_s, 'step_s': summary(times),
-         'pairs_s': batch / summary(times)['median'], **peak_memory()}
+  times = tsb.time_repeats(
+      step,
+      jax.block_until_ready,
+      settings['train_steps'],
+      settings['train_warmup'],
+      settings['train_repeats'],
+  )
+  out = {
+      'batch': batch,
+      'devices': runner.num_devices,
+      'compile_s': compile_s,
+      'step_s': summary(times),
+      'pairs_s': batch / summary(times)['median'],
+      **peak_memory(),
+  }
   # The runner keeps the executable it compiled on its first step.
   compiled = getattr(runner, '_compiled', None)
   if compiled is not None:
@@ -221,10 +275,12 @@ def train_jax(settings, stage, dtype):
   model = settings['train_model']
 
   def run():
-    config, note, step, runner = jax_train_step(settings, model, dtype,
-                                                settings.get('train_batch'))
+    config, note, step, runner = jax_train_step(
+        settings, model, dtype, settings.get('train_batch')
+    )
     stage.out.update(model=model, dtype=dtype, text=note)
     return time_train(settings, step, runner, config.train.batch_size)
+
   stage.item('paper_batch', run)
 
 
@@ -247,7 +303,7 @@ def predict_batch(points, state_bytes, limit, devices):
   """
   points = sorted(points)
   if len(points) == 1:
-    (b0, m0), = points
+    ((b0, m0),) = points
     fixed, per_pair = state_bytes, (m0 - state_bytes) / b0
   else:
     (b0, m0), (b1, m1) = points[-2:]
@@ -268,8 +324,7 @@ def train_max_batch(settings, stage):
   batches run, or tries 20 % smaller after an OOM
   (settings['max_batch_rounds'] rounds).
   """
-  limit = (settings.get('memory_limit_bytes') or
-           memory_stats()['bytes_limit'])
+  limit = settings.get('memory_limit_bytes') or memory_stats()['bytes_limit']
   if not limit:
     stage.out['note'] = 'no device memory limit known (CPU): not searched'
     return
@@ -278,12 +333,15 @@ def train_max_batch(settings, stage):
   quick = dict(settings, train_steps=2, train_warmup=0, train_repeats=1)
 
   def run(batch):
-    return lambda: time_train(quick, *jax_train_step(
-        settings, model, 'float32', batch)[2:], batch)
+    return lambda: time_train(
+        quick, *jax_train_step(settings, model, 'float32', batch)[2:], batch
+    )
 
   if not known:
-    batch = settings.get('train_batch') or make_config(
-        settings, model)[0].train.batch_size
+    batch = (
+        settings.get('train_batch')
+        or make_config(settings, model)[0].train.batch_size
+    )
     known = stage.item('paper_batch', run(batch))
     if not known or 'compiled' not in known:
       return

@@ -19,6 +19,7 @@ DTYPES = ('float32', 'bfloat16')
 
 def _torch():
   import torch
+
   return torch
 
 
@@ -31,11 +32,15 @@ def describe(jax_platform):
   try:
     torch = _torch()
     import torch_reference  # noqa: F401
+
     if importlib.util.find_spec('transformers') is None:
       raise ImportError('transformers (the reference BERT) is not installed')
   except Exception as e:  # pylint: disable=broad-except  (e.g. CUDA libs)
-    return {'torch': None, 'torch_device': None,
-            'torch_note': f'{type(e).__name__}: {e}'}
+    return {
+        'torch': None,
+        'torch_device': None,
+        'torch_note': f'{type(e).__name__}: {e}',
+    }
   out = {'torch': torch.__version__, 'torch_device': None}
   if jax_platform == 'gpu' and torch.cuda.is_available():
     out.update(torch_device='cuda', torch_gpu=torch.cuda.get_device_name(0))
@@ -76,8 +81,9 @@ def peak_bytes(device, reset=False):
 
 def autocast(device, dtype):
   torch = _torch()
-  return torch.autocast(torch.device(device).type, torch.bfloat16,
-                        enabled=dtype == 'bfloat16')
+  return torch.autocast(
+      torch.device(device).type, torch.bfloat16, enabled=dtype == 'bfloat16'
+  )
 
 
 def _float(tree):
@@ -117,6 +123,7 @@ class Autocast:
 def build(config, spec, device, seed=0):
   """The reference with seeded random weights, in eval mode on `device`."""
   from torch_reference import parity as parity_lib
+
   return parity_lib.build_pair(config, spec.bert, seed)[0].to(device)
 
 
@@ -136,10 +143,12 @@ def parity(config, batch, seed=0):
   """max |diff| of logits and boxes: JAX vs reference (f32, TF32 off) and
   bf16 vs f32 on each side; the reference's weights converted to JAX."""
   import jax
+
   torch = _torch()
   from cost_jax.models import cost as cost_lib
   from cost_jax.models import factory
   from torch_reference import parity as parity_lib
+
   device = 'cuda' if torch.cuda.is_available() else 'cpu'
   set_tf32(False)
   model, spec = factory.create_model(config)
@@ -151,26 +160,35 @@ def parity(config, batch, seed=0):
   x = parity_lib.images(rng, batch, spec.search_size)
   ids, mask = random_text(spec, batch, seed)
   put = lambda a: a.to(device)
-  args = (put(parity_lib.nchw(z)), put(parity_lib.nchw(x)),
-          put(torch.from_numpy(ids).long()), put(torch.from_numpy(mask).long()))
+  args = (
+      put(parity_lib.nchw(z)),
+      put(parity_lib.nchw(x)),
+      put(torch.from_numpy(ids).long()),
+      put(torch.from_numpy(mask).long()),
+  )
   outs = {}
   for dtype in DTYPES:
     with torch.no_grad(), autocast(device, dtype):
-      outs[f'torch_{dtype}'] = {k: v.float().cpu().numpy()
-                                for k, v in ref(*args).items()}
+      outs[f'torch_{dtype}'] = {
+          k: v.float().cpu().numpy() for k, v in ref(*args).items()
+      }
     with jax.default_matmul_precision('highest'):
       net = cost_lib.COST(dataclasses.replace(spec, dtype=dtype))
-      outs[f'jax_{dtype}'] = jax.device_get(jax.jit(net.apply)(
-          variables, z, x, ids, mask))
-  pairs = {'jax_vs_torch_f32': ('jax_float32', 'torch_float32'),
-           'jax_bf16_vs_f32': ('jax_bfloat16', 'jax_float32'),
-           'torch_bf16_vs_f32': ('torch_bfloat16', 'torch_float32')}
+      outs[f'jax_{dtype}'] = jax.device_get(
+          jax.jit(net.apply)(variables, z, x, ids, mask)
+      )
+  pairs = {
+      'jax_vs_torch_f32': ('jax_float32', 'torch_float32'),
+      'jax_bf16_vs_f32': ('jax_bfloat16', 'jax_float32'),
+      'torch_bf16_vs_f32': ('torch_bfloat16', 'torch_float32'),
+  }
   result = {'device': device, 'batch': batch}
   for name, (a, b) in pairs.items():
     result[name] = {}
     for key in ('logits', 'boxes'):
-      result[name][key] = parity_lib.diff(f'{name}/{key}', outs[a][key],
-                                          outs[b][key])[0]
+      result[name][key] = parity_lib.diff(
+          f'{name}/{key}', outs[a][key], outs[b][key]
+      )[0]
   return result
 
 
@@ -179,6 +197,7 @@ def _single(model, config, frames, boxes, repeats, device, tokens):
   """ReferenceTracker frames/s; the state is put back on the true box after
   every frame (as benchmarks/tracker_speed.py does for JAX)."""
   from torch_reference import tracker as ref_tracker
+
   tracker = ref_tracker.ReferenceTracker(model, config, device)
   ids, mask = (tokens[0][0], tokens[1][0]) if tokens else (None, None)
   tracker.initialize(frames[0], boxes[0], ids, mask)
@@ -203,17 +222,24 @@ def _batched(model, config, spec, tokens, batch, steps, repeats, device):
   network on cached features, window + argmax on the device, boxes out."""
   torch = _torch()
   from cost_jax.tracking.engine import hanning_window
+
   window = torch.from_numpy(hanning_window(spec.grid_side)).float().to(device)
   wi = float(config.track.window_influence)
   z = torch.zeros(1, 3, spec.template_size, spec.template_size, device=device)
   template = model.encode_template(z)
-  text = (model.encode_text(*(torch.from_numpy(t).long().to(device)
-                              for t in tokens)) if tokens else {})
+  text = (
+      model.encode_text(
+          *(torch.from_numpy(t).long().to(device) for t in tokens)
+      )
+      if tokens
+      else {}
+  )
   expand = lambda v: v.expand(batch, *v.shape[1:]) if v.dim() == 3 else v
   template = {k: expand(v) for k, v in template.items()}
   text = {k: v.expand(batch, *v.shape[1:]) for k, v in text.items()}
   crops = np.random.default_rng(0).integers(
-      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
+      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
+  )
   rows = torch.arange(batch, device=device)
 
   def step():
@@ -233,12 +259,14 @@ def track(config, settings, stage):
   torch = _torch()
   from benchmarks import tracker_speed as ts
   from cost_jax.models import factory
+
   device = device_of(settings)
   set_tf32(settings['tf32'])
   _, spec = factory.create_model(config, shapes_only=True)
   ref = build(config, spec, device)
-  frames, boxes = ts.moving_square(settings['frames'] + 1,
-                                   tuple(settings['image']))
+  frames, boxes = ts.moving_square(
+      settings['frames'] + 1, tuple(settings['image'])
+  )
   tokens = ts.random_tokens(spec)
   for dtype in DTYPES:
     model = Autocast(ref, device, dtype)
@@ -246,15 +274,27 @@ def track(config, settings, stage):
     def single(model=model):
       peak_bytes(device, reset=True)
       with torch.no_grad():
-        out = _single(model, config, frames, boxes, settings['repeats'],
-                      device, tokens)
+        out = _single(
+            model, config, frames, boxes, settings['repeats'], device, tokens
+        )
       return dict(out, device_peak_bytes=peak_bytes(device))
+
     stage.item(f'{dtype}/single', single)
     for b in settings['batches']:
+
       def batched(b=b, model=model):
         with torch.no_grad():
-          return _batched(model, config, spec, tokens, b, settings['steps'],
-                          settings['repeats'], device)
+          return _batched(
+              model,
+              config,
+              spec,
+              tokens,
+              b,
+              settings['steps'],
+              settings['repeats'],
+              device,
+          )
+
       stage.item(f'{dtype}/batch_{b}', batched)
 
 
@@ -262,17 +302,28 @@ def track(config, settings, stage):
 def train(config, settings, stage):
   """Items 'float32' and 'bfloat16' (AMP: bf16 autocast) of train_torch."""
   from benchmarks import train_step as tsb
+
   device = device_of(settings)
   set_tf32(settings['tf32'])
   batch = config.train.batch_size
   for dtype in DTYPES:
+
     def run(dtype=dtype):
       peak_bytes(device, reset=True)
       times = tsb.torch_step_times(
-          config, settings['train_steps'], settings['train_warmup'],
-          settings['train_repeats'], device=device, amp=dtype == 'bfloat16')
+          config,
+          settings['train_steps'],
+          settings['train_warmup'],
+          settings['train_repeats'],
+          device=device,
+          amp=dtype == 'bfloat16',
+      )
       step_s = timing.summary(times)
-      return {'batch': batch, 'step_s': step_s,
-              'pairs_s': batch / step_s['median'],
-              'device_peak_bytes': peak_bytes(device)}
+      return {
+          'batch': batch,
+          'step_s': step_s,
+          'pairs_s': batch / step_s['median'],
+          'device_peak_bytes': peak_bytes(device),
+      }
+
     stage.item(dtype, run)

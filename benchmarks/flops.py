@@ -26,47 +26,71 @@ def stage_functions(spec):
   feat, tfeat = spec.search_feat, tz // 8
   image = lambda side: jax.ShapeDtypeStruct((1, side, side, 3), jnp.uint8)
   tokens = lambda n: jax.ShapeDtypeStruct((1, n, dim), f32)
-  template = {'tokens': tokens(tfeat * tfeat),
-              'pos': jax.ShapeDtypeStruct((tfeat * tfeat, dim), f32)}
+  template = {
+      'tokens': tokens(tfeat * tfeat),
+      'pos': jax.ShapeDtypeStruct((tfeat * tfeat, dim), f32),
+  }
   stages = {
-      'per frame: backbone + input_proj (search)':
-          (lambda m, x: m._tokens(x, False)[0], (image(sx),)),
-      'per frame: feature fusion':
-          (lambda m, z, x: m.featurefusion_network(
-              z['tokens'], x, z['pos'], jnp.zeros((feat * feat, dim)), False),
-           (template, tokens(feat * feat))),
+      'per frame: backbone + input_proj (search)': (
+          lambda m, x: m._tokens(x, False)[0],
+          (image(sx),),
+      ),
+      'per frame: feature fusion': (
+          lambda m, z, x: m.featurefusion_network(
+              z['tokens'], x, z['pos'], jnp.zeros((feat * feat, dim)), False
+          ),
+          (template, tokens(feat * feat)),
+      ),
   }
   if spec.language:
-    text = {'features': jax.ShapeDtypeStruct(
-        (1, spec.text_len, spec.bert.hidden_size), f32),
-            'mask': jax.ShapeDtypeStruct((1, spec.text_len), f32)}
+    text = {
+        'features': jax.ShapeDtypeStruct(
+            (1, spec.text_len, spec.bert.hidden_size), f32
+        ),
+        'mask': jax.ShapeDtypeStruct((1, spec.text_len), f32),
+    }
     vis = tokens(spec.visual_side**2)
-    stages.update({
-        'per frame: three convs':
-            (lambda m, x: m._visual_features(x), (tokens(feat * feat),)),
-        'per frame: VLT (+ projections)':
-            (lambda m, v, t: m._vlt(v, t, False), (vis, text)),
-        'per frame: head':
-            (lambda m, x: m._head(x), (tokens(spec.visual_side**2 +
-                                              spec.text_len + 1),)),
-    })
+    stages.update(
+        {
+            'per frame: three convs': (
+                lambda m, x: m._visual_features(x),
+                (tokens(feat * feat),),
+            ),
+            'per frame: VLT (+ projections)': (
+                lambda m, v, t: m._vlt(v, t, False),
+                (vis, text),
+            ),
+            'per frame: head': (
+                lambda m, x: m._head(x),
+                (tokens(spec.visual_side**2 + spec.text_len + 1),),
+            ),
+        }
+    )
     text_ids = jax.ShapeDtypeStruct((1, spec.text_len), jnp.int32)
     stages['per sequence: text encoder'] = (
-        lambda m, i, k: m.encode_text(i, k), (text_ids, text_ids))
+        lambda m, i, k: m.encode_text(i, k),
+        (text_ids, text_ids),
+    )
   else:
-    stages['per frame: head'] = (lambda m, x: m._head(x),
-                                 (tokens(feat * feat),))
+    stages['per frame: head'] = (
+        lambda m, x: m._head(x),
+        (tokens(feat * feat),),
+    )
   stages['per sequence: template encoder'] = (
-      lambda m, z: m.encode_template(z), (image(tz),))
+      lambda m, z: m.encode_template(z),
+      (image(tz),),
+  )
   stages['per frame: whole step (track)'] = (
       lambda m, x, z, t: m.track(x, z, t),
-      (image(sx), template, text if spec.language else {}))
+      (image(sx), template, text if spec.language else {}),
+  )
   return stages
 
 
 def cost_of(model, variables, fn, args):
   lowered = jax.jit(lambda v, *a: model.apply(v, *a, method=fn)).lower(
-      variables, *args)
+      variables, *args
+  )
   analysis = lowered.cost_analysis()
   if isinstance(analysis, (list, tuple)):  # Older JAX: one dict per device.
     analysis = analysis[0]
@@ -75,20 +99,26 @@ def cost_of(model, variables, fn, args):
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  ap.add_argument('--models', default='paper',
-                  help="config variants; '+' joins parts (paper+no_lb)")
+  ap.add_argument(
+      '--models',
+      default='paper',
+      help="config variants; '+' joins parts (paper+no_lb)",
+  )
   args = ap.parse_args(argv)
   for name in args.models.split(','):
     config = cost_config.get_config(name.replace('+', ','))
     model, spec = factory.create_model(config, shapes_only=True)
     variables = factory.variable_shapes(model, spec)
-    print(f'\n{name}: search {spec.search_size}, template '
-          f'{spec.template_size}, dim {spec.dim}')
+    print(
+        f'\n{name}: search {spec.search_size}, template '
+        f'{spec.template_size}, dim {spec.dim}'
+    )
     print(f'{"stage":<44} {"GFLOP":>8} {"MB accessed":>12}')
     for stage, (fn, stage_args) in stage_functions(spec).items():
       flops, nbytes = cost_of(model, variables, fn, stage_args)
-      print(f'{stage:<44} {flops / 1e9:>8.2f} {nbytes / 1e6:>12.1f}',
-            flush=True)
+      print(
+          f'{stage:<44} {flops / 1e9:>8.2f} {nbytes / 1e6:>12.1f}', flush=True
+      )
   return 0
 
 

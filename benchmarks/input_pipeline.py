@@ -41,21 +41,45 @@ from input_pipeline.sequence import read_image_size  # noqa: E402
 
 def _parse(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--quick', action='store_true', help='small frames, few batches')
-  parser.add_argument('--root', default='', help='a VL-SOT500-layout set (default: generate)')
-  parser.add_argument('--size', default='1280x720', help='generated frame size WxH')
+  parser.add_argument(
+      '--quick', action='store_true', help='small frames, few batches'
+  )
+  parser.add_argument(
+      '--root', default='', help='a VL-SOT500-layout set (default: generate)'
+  )
+  parser.add_argument(
+      '--size', default='1280x720', help='generated frame size WxH'
+  )
   parser.add_argument('--num_videos', type=int, default=8)
-  parser.add_argument('--frames', type=int, default=40, help='frames per generated video')
+  parser.add_argument(
+      '--frames', type=int, default=40, help='frames per generated video'
+  )
   parser.add_argument('--batches', type=int, default=40, help='timed batches')
   parser.add_argument('--batch_size', type=int, default=16)
-  parser.add_argument('--rounds', type=int, default=5,
-                      help='interleaved measurement rounds (medians are reported)')
-  parser.add_argument('--variant', default='paper', help='config variant (crop sizes)')
-  parser.add_argument('--threads', type=int, default=os.cpu_count() or 1,
-                      help='threads for the parallel decode bound')
+  parser.add_argument(
+      '--rounds',
+      type=int,
+      default=5,
+      help='interleaved measurement rounds (medians are reported)',
+  )
+  parser.add_argument(
+      '--variant', default='paper', help='config variant (crop sizes)'
+  )
+  parser.add_argument(
+      '--threads',
+      type=int,
+      default=os.cpu_count() or 1,
+      help='threads for the parallel decode bound',
+  )
   args = parser.parse_args(argv)
   if args.quick:
-    args.size, args.num_videos, args.frames, args.batches, args.rounds = '320x240', 3, 20, 5, 1
+    args.size, args.num_videos, args.frames, args.batches, args.rounds = (
+        '320x240',
+        3,
+        20,
+        5,
+        1,
+    )
   return args
 
 
@@ -71,7 +95,9 @@ def _decode(path: str):
   return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
-def decode_rate(frames: list[str], threads: int, min_seconds: float) -> tuple[float, float]:
+def decode_rate(
+    frames: list[str], threads: int, min_seconds: float
+) -> tuple[float, float]:
   """(frames decoded per second, CPU seconds per frame), repeating the list for `min_seconds`."""
   done, start, cpu = 0, time.perf_counter(), time.process_time()
   with concurrent.futures.ThreadPoolExecutor(threads) as pool:
@@ -94,7 +120,9 @@ def pipeline_rate(root: str, args) -> tuple[float, float, dict]:
   config = cost.get_config(args.variant)
   config.data.train_datasets = 'synthetic'
   config.data.roots.synthetic = root
-  config.text.path = ''  # the bundled tokenizer; the vocabulary does not change the speed
+  config.text.path = (
+      ''  # the bundled tokenizer; the vocabulary does not change the speed
+  )
   config.train.batch_size = args.batch_size
   iterator = pairs.make_train_iterator(config)
   for _ in range(3):  # warm-up: graph, thread pools, page cache
@@ -122,52 +150,91 @@ def run(args) -> dict:
   root = args.root
   if not root:
     width, height = (int(v) for v in args.size.lower().split('x'))
-    root = os.path.join(tempfile.gettempdir(), f'cost_bench_{width}x{height}_{args.num_videos}'
-                        f'x{args.frames}')
-    synthetic.generate(root, 'vlsot500', args.num_videos, 0, frames=args.frames,
-                       size=(width, height))
+    root = os.path.join(
+        tempfile.gettempdir(),
+        f'cost_bench_{width}x{height}_{args.num_videos}' f'x{args.frames}',
+    )
+    synthetic.generate(
+        root,
+        'vlsot500',
+        args.num_videos,
+        0,
+        frames=args.frames,
+        size=(width, height),
+    )
   frames, sizes = _frames(root)
   seconds = 1.0 if args.quick else 3.0
   decode_rate(frames, 1, 0.0)  # warm the page cache
-  keys = ('single', 'threaded', 'pipeline', 'ratio', 'decode_cpu', 'pipeline_cpu')
+  keys = (
+      'single',
+      'threaded',
+      'pipeline',
+      'ratio',
+      'decode_cpu',
+      'pipeline_cpu',
+  )
   rounds = {k: [] for k in keys}
   for _ in range(args.rounds):
     rounds['single'].append(decode_rate(frames, 1, seconds)[0])
     threaded, decode_cpu = decode_rate(frames, args.threads, seconds)
     pairs_per_s, pipeline_cpu, stats = pipeline_rate(root, args)
-    for key, value in (('threaded', threaded), ('pipeline', pairs_per_s),
-                       ('ratio', pairs_per_s / (threaded / 2)),
-                       ('decode_cpu', 2e3 * decode_cpu), ('pipeline_cpu', 1e3 * pipeline_cpu)):
+    for key, value in (
+        ('threaded', threaded),
+        ('pipeline', pairs_per_s),
+        ('ratio', pairs_per_s / (threaded / 2)),
+        ('decode_cpu', 2e3 * decode_cpu),
+        ('pipeline_cpu', 1e3 * pipeline_cpu),
+    ):
       rounds[key].append(value)
   med = {k: _median(v) for k, v in rounds.items()}
-  return {'root': root, 'frame_sizes': [f'{w}x{h}' for w, h in sizes],
-          'num_frames': len(frames), 'threads': args.threads, 'cpus': os.cpu_count(),
-          'rounds': args.rounds, 'decode_fps_1_thread': med['single'],
-          'decode_fps_threaded': med['threaded'], 'bound_pairs_per_s_1_thread': med['single'] / 2,
-          'bound_pairs_per_s': med['threaded'] / 2, 'pipeline_pairs_per_s': med['pipeline'],
-          'ratio_vs_bound': med['ratio'],
-          'ratio_per_round': [round(r, 3) for r in rounds['ratio']],
-          'decode_cpu_ms_per_pair': med['decode_cpu'],
-          'pipeline_cpu_ms_per_pair': med['pipeline_cpu'],
-          'cpu_ratio': med['decode_cpu'] / med['pipeline_cpu'],
-          'batch_size': args.batch_size, 'variant': args.variant,
-          'batches_timed': args.batches, **stats}
+  return {
+      'root': root,
+      'frame_sizes': [f'{w}x{h}' for w, h in sizes],
+      'num_frames': len(frames),
+      'threads': args.threads,
+      'cpus': os.cpu_count(),
+      'rounds': args.rounds,
+      'decode_fps_1_thread': med['single'],
+      'decode_fps_threaded': med['threaded'],
+      'bound_pairs_per_s_1_thread': med['single'] / 2,
+      'bound_pairs_per_s': med['threaded'] / 2,
+      'pipeline_pairs_per_s': med['pipeline'],
+      'ratio_vs_bound': med['ratio'],
+      'ratio_per_round': [round(r, 3) for r in rounds['ratio']],
+      'decode_cpu_ms_per_pair': med['decode_cpu'],
+      'pipeline_cpu_ms_per_pair': med['pipeline_cpu'],
+      'cpu_ratio': med['decode_cpu'] / med['pipeline_cpu'],
+      'batch_size': args.batch_size,
+      'variant': args.variant,
+      'batches_timed': args.batches,
+      **stats,
+  }
 
 
 def main(argv=None) -> int:
   args = _parse(argv)
   r = run(args)
-  print(f"frames: {r['num_frames']} at {', '.join(r['frame_sizes'])}; {r['cpus']} CPUs; "
-        f"medians of {r['rounds']} interleaved rounds")
-  print(f"cv2 decode, 1 thread:  {r['decode_fps_1_thread']:8.1f} frames/s -> bound "
-        f"{r['bound_pairs_per_s_1_thread']:7.1f} pairs/s")
-  print(f"cv2 decode, {r['threads']} threads: {r['decode_fps_threaded']:8.1f} frames/s -> bound "
-        f"{r['bound_pairs_per_s']:7.1f} pairs/s")
-  print(f"pipeline ({r['variant']} crops, batch {r['batch_size']}): "
-        f"{r['pipeline_pairs_per_s']:7.1f} pairs/s; ratio to the {r['threads']}-thread bound "
-        f"{r['ratio_vs_bound']:.2f}x (per round {r['ratio_per_round']})")
-  print(f"CPU per pair: decode {r['decode_cpu_ms_per_pair']:.2f} ms, pipeline "
-        f"{r['pipeline_cpu_ms_per_pair']:.2f} ms -> {r['cpu_ratio']:.2f}x (less sensitive to other load)")
+  print(
+      f"frames: {r['num_frames']} at {', '.join(r['frame_sizes'])}; {r['cpus']} CPUs; "
+      f"medians of {r['rounds']} interleaved rounds"
+  )
+  print(
+      f"cv2 decode, 1 thread:  {r['decode_fps_1_thread']:8.1f} frames/s -> bound "
+      f"{r['bound_pairs_per_s_1_thread']:7.1f} pairs/s"
+  )
+  print(
+      f"cv2 decode, {r['threads']} threads: {r['decode_fps_threaded']:8.1f} frames/s -> bound "
+      f"{r['bound_pairs_per_s']:7.1f} pairs/s"
+  )
+  print(
+      f"pipeline ({r['variant']} crops, batch {r['batch_size']}): "
+      f"{r['pipeline_pairs_per_s']:7.1f} pairs/s; ratio to the {r['threads']}-thread bound "
+      f"{r['ratio_vs_bound']:.2f}x (per round {r['ratio_per_round']})"
+  )
+  print(
+      f"CPU per pair: decode {r['decode_cpu_ms_per_pair']:.2f} ms, pipeline "
+      f"{r['pipeline_cpu_ms_per_pair']:.2f} ms -> {r['cpu_ratio']:.2f}x (less sensitive to other load)"
+  )
   print(json.dumps(r))
   return 0
 

@@ -21,8 +21,13 @@ import os
 import sys
 import types
 
-OOM_MARKERS = ('RESOURCE_EXHAUSTED', 'out of memory', 'Out of memory',
-               'OutOfMemoryError', 'Failed to allocate')
+OOM_MARKERS = (
+    'RESOURCE_EXHAUSTED',
+    'out of memory',
+    'Out of memory',
+    'OutOfMemoryError',
+    'Failed to allocate',
+)
 
 
 class ConfigDict(dict):
@@ -51,8 +56,10 @@ class ConfigDict(dict):
       self[key] = value
 
   def to_dict(self):
-    return {k: v.to_dict() if isinstance(v, ConfigDict) else v
-            for k, v in self.items()}
+    return {
+        k: v.to_dict() if isinstance(v, ConfigDict) else v
+        for k, v in self.items()
+    }
 
   def to_json_best_effort(self):
     return json.dumps(self.to_dict(), default=str)
@@ -63,6 +70,7 @@ def install_config_dict() -> str:
   which one configs/cost.py will use."""
   try:
     import ml_collections  # noqa: F401
+
     return 'ml_collections'
   except ImportError:
     module = types.ModuleType('ml_collections')
@@ -79,6 +87,7 @@ def ensure_text_folder(config, folder: str) -> str:
   if not config.model.language:
     return 'none (w/o LB)'
   from cost_jax import text as text_lib
+
   try:
     path = text_lib.resolve_text_path(config.text.path)
   except text_lib.TextModelError:
@@ -86,13 +95,15 @@ def ensure_text_folder(config, folder: str) -> str:
   if path and os.path.exists(os.path.join(path, 'config.json')):
     return f'{path} (architecture only, random weights)'
   from cost_jax.models.bert import BertConfig
+
   missing = config.text.path or 'the bundled MiniLM'
   os.makedirs(folder, exist_ok=True)
   with open(os.path.join(folder, 'config.json'), 'w') as f:
     json.dump(dataclasses.asdict(BertConfig()), f)
   config.text.path = folder
-  return (f'bert-base-uncased architecture ({missing} not found), random '
-          'weights')
+  return (
+      f'bert-base-uncased architecture ({missing} not found), random ' 'weights'
+  )
 
 
 def is_oom(text: str) -> bool:

@@ -6,22 +6,29 @@ import time
 
 def summary(values) -> dict:
   """Median and range of per-repeat figures."""
-  return {'median': statistics.median(values), 'min': min(values),
-          'max': max(values)}
+  return {
+      'median': statistics.median(values),
+      'min': min(values),
+      'max': max(values),
+  }
 
 
 def fmt(s: dict, scale: float = 1.0, digits: int = 1) -> str:
-  return (f'{s["median"] * scale:.{digits}f} [{s["min"] * scale:.{digits}f}, '
-          f'{s["max"] * scale:.{digits}f}]')
+  return (
+      f'{s["median"] * scale:.{digits}f} [{s["min"] * scale:.{digits}f}, '
+      f'{s["max"] * scale:.{digits}f}]'
+  )
 
 
 def loop_rate(call, per_call, calls):
   """A repeat: runs ``call`` ``calls`` times, -> per_call * calls / s."""
+
   def repeat():
     start = time.perf_counter()
     for _ in range(calls):
       call()
     return per_call * calls / (time.perf_counter() - start)
+
   return repeat
 
 
@@ -71,4 +78,5 @@ def stream(track, reset, frames, boxes):
       elapsed += time.perf_counter() - start
       reset(box)
     return (len(frames) - 1) / elapsed
+
   return first_s, repeat

@@ -59,30 +59,49 @@ JAX, BEFORE, TORCH = 'jax', 'jax_before', 'torch'
 
 def parse_args(argv=None):
   ap = argparse.ArgumentParser(
-      description=__doc__.split('\n')[0], epilog=__doc__.split('\n', 2)[2],
-      formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument('--models', default='smoke,demo',
-                  help='config variants, comma separated (e.g. smoke,demo,'
-                       'paper,demo+no_lb; "+" joins variant parts)')
-  ap.add_argument('--dtypes', default='float32,bfloat16',
-                  help='config.model.dtype values')
-  ap.add_argument('--batches', default='1,2,4,8,16,32,64,128,256',
-                  help='batch sizes')
-  for name, default, what in (('frames', 60, 'frames per single-stream repeat'),
-                              ('steps', 10, 'batched steps per repeat'),
-                              ('repeats', 5, 'repeats (median [min, max])')):
+      description=__doc__.split('\n')[0],
+      epilog=__doc__.split('\n', 2)[2],
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
+  ap.add_argument(
+      '--models',
+      default='smoke,demo',
+      help='config variants, comma separated (e.g. smoke,demo,'
+      'paper,demo+no_lb; "+" joins variant parts)',
+  )
+  ap.add_argument(
+      '--dtypes', default='float32,bfloat16', help='config.model.dtype values'
+  )
+  ap.add_argument(
+      '--batches', default='1,2,4,8,16,32,64,128,256', help='batch sizes'
+  )
+  for name, default, what in (
+      ('frames', 60, 'frames per single-stream repeat'),
+      ('steps', 10, 'batched steps per repeat'),
+      ('repeats', 5, 'repeats (median [min, max])'),
+  ):
     ap.add_argument(f'--{name}', type=int, default=default, help=what)
   ap.add_argument('--image', default='640x480', help='frame size WxH')
-  ap.add_argument('--torch', choices=('auto', 'off'), default='auto',
-                  help='time the PyTorch reference too when importable')
-  ap.add_argument('--before', action='store_true',
-                  help='f32 rows also time JAX with the speed rewrites off '
-                       '(before/after in one run)')
-  ap.add_argument('--json', default='',
-                  help='also write all figures to this JSON file')
-  ap.add_argument('--quick', action='store_true',
-                  help='CI-sized run: smoke only, batches 1,4, few frames '
-                       'and repeats')
+  ap.add_argument(
+      '--torch',
+      choices=('auto', 'off'),
+      default='auto',
+      help='time the PyTorch reference too when importable',
+  )
+  ap.add_argument(
+      '--before',
+      action='store_true',
+      help='f32 rows also time JAX with the speed rewrites off '
+      '(before/after in one run)',
+  )
+  ap.add_argument(
+      '--json', default='', help='also write all figures to this JSON file'
+  )
+  ap.add_argument(
+      '--quick',
+      action='store_true',
+      help='CI-sized run: smoke only, batches 1,4, few frames ' 'and repeats',
+  )
   args = ap.parse_args(argv)
   if args.quick:
     args.models, args.batches = 'smoke', '1,4'
@@ -106,6 +125,7 @@ def random_variables(model, spec, seed=0):
     if 'batch_stats' in name:
       return (np.ones if 'var' in name else np.zeros)(s.shape, s.dtype)
     return (rng.standard_normal(s.shape) * 0.02).astype(s.dtype)
+
   return jax.tree_util.tree_map_with_path(leaf, shapes)
 
 
@@ -116,11 +136,14 @@ def make_engine(config, variables=None, before: bool = False) -> Engine:
     variables = random_variables(model, spec)
   forward = None
   if before:
+
     def forward(v, x, z, t):  # traced inside: the plain formulations
       with rewrites.disabled():
         return model.apply(v, x, z, t, method=model.track)
-  return Engine(config, variables, forward=forward,
-                model_and_spec=(model, spec))
+
+  return Engine(
+      config, variables, forward=forward, model_and_spec=(model, spec)
+  )
 
 
 def moving_square(n: int, size: tuple, seed: int = 0):
@@ -132,7 +155,7 @@ def moving_square(n: int, size: tuple, seed: int = 0):
   for t in range(n):
     f = base.copy()
     x, y = 40 + 3 * t % (w - 80), 40 + 2 * t % (h - 80)
-    f[y:y + 24, x:x + 24] = (250, 30, 30)
+    f[y : y + 24, x : x + 24] = (250, 30, 30)
     frames.append(f)
     boxes.append([x, y, 24.0, 24.0])
   return frames, np.asarray(boxes, np.float64)
@@ -157,18 +180,23 @@ def time_encoders(engine: Engine, frame, box, repeats: int) -> dict:
   for name, fn in jobs.items():
     call = lambda fn=fn: jax.block_until_ready(fn())
     compile_s = timing.first_call_s(call)
-    per_s = timing.alternate({name: timing.loop_rate(call, 1, 1)},
-                             max(repeats, 3))[name]
-    out[name] = {'compile_s': compile_s,
-                 'ms': summary([1e3 / r for r in per_s])}
+    per_s = timing.alternate(
+        {name: timing.loop_rate(call, 1, 1)}, max(repeats, 3)
+    )[name]
+    out[name] = {
+        'compile_s': compile_s,
+        'ms': summary([1e3 / r for r in per_s]),
+    }
   return out
 
 
 def race(contenders: dict, repeats: int) -> dict:
   """{name: (first_s, repeat)} -> {name: {'compile_s', 'fps'}}, in turns."""
   fps = timing.alternate({n: c[1] for n, c in contenders.items()}, repeats)
-  return {n: {'compile_s': c[0], 'fps': summary(fps[n])}
-          for n, c in contenders.items()}
+  return {
+      n: {'compile_s': c[0], 'fps': summary(fps[n])}
+      for n, c in contenders.items()
+  }
 
 
 def single_jax(engine: Engine, frames, boxes):
@@ -182,6 +210,7 @@ def single_jax(engine: Engine, frames, boxes):
     else:
       cxcywh = np.concatenate([b[:2] + b[2:] / 2, b[2:]])
       engine.update(tracker._state, cxcywh)  # noqa: SLF001
+
   return timing.stream(tracker.track, reset, frames, boxes)
 
 
@@ -200,11 +229,12 @@ def batched_jax(engine: Engine, batch: int, steps: int, seed: int = 0):
   template, text = engine.encode(z, random_tokens(spec))
   template, text = runner.batch_caches(engine, template, text, batch)
   crops = rng.integers(
-      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
-  geometry = np.tile(np.array([[320, 240, 100, 640, 480]], np.float32),
-                     (batch, 1))
-  call = lambda: jax.device_get(engine.step(v, crops, template, text,
-                                            geometry))
+      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
+  )
+  geometry = np.tile(
+      np.array([[320, 240, 100, 640, 480]], np.float32), (batch, 1)
+  )
+  call = lambda: jax.device_get(engine.step(v, crops, template, text, geometry))
   return timing.first_call_s(call), timing.loop_rate(call, batch, steps)
 
 
@@ -218,10 +248,12 @@ def time_host_crop(frames, box, repeats: int) -> dict:
   s_x = crops_lib.context_crop_side(box[2], box[3], 4.0)
   pad = crops_lib.pad_colour(frames[0])
   centre = box[:2] + box[2:] / 2
-  crop_all = lambda: [crops_lib.get_subwindow(f, centre, 256, s_x, pad)
-                      for f in frames]
+  crop_all = lambda: [
+      crops_lib.get_subwindow(f, centre, 256, s_x, pad) for f in frames
+  ]
   per_s = timing.alternate(
-      {'crop': timing.loop_rate(crop_all, len(frames), 1)}, repeats)['crop']
+      {'crop': timing.loop_rate(crop_all, len(frames), 1)}, repeats
+  )['crop']
   return summary([1e3 / r for r in per_s])
 
 
@@ -237,14 +269,17 @@ def time_model(model: str, dtype: str, frames, boxes, batches, args) -> dict:
   ref = None
   if args.torch == 'auto' and f32:
     ref = tracker_torch.reference_model(config, spec)
-  run = {'model': model, 'dtype': dtype, 'grid': engine.grid_side,
-         'encoders': time_encoders(engine, frames[0], boxes[0], args.repeats)}
+  run = {
+      'model': model,
+      'dtype': dtype,
+      'grid': engine.grid_side,
+      'encoders': time_encoders(engine, frames[0], boxes[0], args.repeats),
+  }
   single = {JAX: single_jax(engine, frames, boxes)}
   if before:
     single[BEFORE] = single_jax(before, frames, boxes)
   if ref:
-    single[TORCH] = tracker_torch.single(ref[1], config, tokens, frames,
-                                         boxes)
+    single[TORCH] = tracker_torch.single(ref[1], config, tokens, frames, boxes)
   run['single'] = race(single, args.repeats)
   run['batched'] = {}
   for b in batches:
@@ -252,8 +287,9 @@ def time_model(model: str, dtype: str, frames, boxes, batches, args) -> dict:
     if before:
       contenders[BEFORE] = batched_jax(before, b, args.steps)
     if ref:
-      contenders[TORCH] = tracker_torch.batched(*ref, spec, config, tokens, b,
-                                                args.steps)
+      contenders[TORCH] = tracker_torch.batched(
+          *ref, spec, config, tokens, b, args.steps
+      )
     run['batched'][b] = race(contenders, args.repeats)
   return run
 
@@ -266,9 +302,11 @@ def cores() -> int:
 
 def machine() -> str:
   dev = jax.devices()[0]
-  return (f'{platform.processor() or platform.machine()}, {cores()} of '
-          f'{os.cpu_count()} cores; jax {jax.__version__} on {dev.platform} '
-          f'({dev.device_kind}); python {platform.python_version()}')
+  return (
+      f'{platform.processor() or platform.machine()}, {cores()} of '
+      f'{os.cpu_count()} cores; jax {jax.__version__} on {dev.platform} '
+      f'({dev.device_kind}); python {platform.python_version()}'
+  )
 
 
 def threads(use_torch: bool) -> str:
@@ -280,8 +318,10 @@ def threads(use_torch: bool) -> str:
     except ImportError:
       return out
     torch.set_num_threads(cores())
-    out += (f', torch {torch.get_num_threads()} '
-            f'(OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY")})')
+    out += (
+        f', torch {torch.get_num_threads()} '
+        f'(OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY")})'
+    )
   return out
 
 
@@ -294,13 +334,20 @@ def load_average() -> str:
 def main(argv=None) -> int:
   args = parse_args(argv)
   if jax.config.read('jax_disable_most_optimizations'):
-    print('WARNING: JAX_DISABLE_MOST_OPTIMIZATIONS is set: figures are not '
-          'representative')
+    print(
+        'WARNING: JAX_DISABLE_MOST_OPTIMIZATIONS is set: figures are not '
+        'representative'
+    )
   size = tuple(int(v) for v in args.image.lower().split('x'))
   batches = [int(b) for b in args.batches.split(',') if b]
   frames, boxes = moving_square(args.frames + 1, size)
-  results = {'machine': machine(), 'threads': threads(args.torch == 'auto'),
-             'load_start': load_average(), 'args': vars(args), 'runs': []}
+  results = {
+      'machine': machine(),
+      'threads': threads(args.torch == 'auto'),
+      'load_start': load_average(),
+      'args': vars(args),
+      'runs': [],
+  }
   print(f'machine: {results["machine"]}\nthreads: {results["threads"]}')
   crop_ms = fmt(time_host_crop(frames, boxes[0], args.repeats), 1, 3)
   print(f'host search crop (24-px box, 4x -> 256): {crop_ms} ms/frame')
@@ -308,8 +355,10 @@ def main(argv=None) -> int:
     for dtype in args.dtypes.split(','):
       run = time_model(model, dtype, frames, boxes, batches, args)
       results['runs'].append(run)
-      print(f'{model} {dtype}: single {fmt(run["single"][JAX]["fps"])} FPS',
-            flush=True)
+      print(
+          f'{model} {dtype}: single {fmt(run["single"][JAX]["fps"])} FPS',
+          flush=True,
+      )
   results['load_end'] = load_average()
   print(format_table(results))
   if args.json:
@@ -331,21 +380,31 @@ def _row(times: dict) -> str:
 
 def format_table(results: dict) -> str:
   """Single-stream and batched tables (median [min, max] over repeats)."""
-  head = (f'{"JAX":>22}{"comp. s":>8}{"JAX before":>22}{"torch ref":>22}'
-          f'{"/torch":>8}{"/before":>8}')
-  lines = ['', f'threads: {results["threads"]}; load average (1, 5, 15 min) '
-           f'{results["load_start"]} at the start, {results["load_end"]} at '
-           'the end',
-           'single stream (Tracker.track: crop + copy + step + readback), FPS',
-           f'{"model":<12}{"dtype":<9}{"":>5}{head}{"templ. ms":>10}'
-           f'{"text ms":>8}']
+  head = (
+      f'{"JAX":>22}{"comp. s":>8}{"JAX before":>22}{"torch ref":>22}'
+      f'{"/torch":>8}{"/before":>8}'
+  )
+  lines = [
+      '',
+      f'threads: {results["threads"]}; load average (1, 5, 15 min) '
+      f'{results["load_start"]} at the start, {results["load_end"]} at '
+      'the end',
+      'single stream (Tracker.track: crop + copy + step + readback), FPS',
+      f'{"model":<12}{"dtype":<9}{"":>5}{head}{"templ. ms":>10}'
+      f'{"text ms":>8}',
+  ]
   for r in results['runs']:
     enc = r['encoders']
     text = f'{enc["text"]["ms"]["median"]:.2f}' if 'text' in enc else 'n/a'
-    lines.append(f'{r["model"]:<12}{r["dtype"]:<9}{"":>5}{_row(r["single"])}'
-                 f'{enc["template"]["ms"]["median"]:>10.2f}{text:>8}')
-  lines += ['', 'batched (one step over B crops: copy + step + readback), '
-            'frames/s', f'{"model":<12}{"dtype":<9}{"B":>5}{head}']
+    lines.append(
+        f'{r["model"]:<12}{r["dtype"]:<9}{"":>5}{_row(r["single"])}'
+        f'{enc["template"]["ms"]["median"]:>10.2f}{text:>8}'
+    )
+  lines += [
+      '',
+      'batched (one step over B crops: copy + step + readback), ' 'frames/s',
+      f'{"model":<12}{"dtype":<9}{"B":>5}{head}',
+  ]
   for r in results['runs']:
     for b, t in r['batched'].items():
       lines.append(f'{r["model"]:<12}{r["dtype"]:<9}{b:>5}{_row(t)}')

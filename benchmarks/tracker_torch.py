@@ -36,6 +36,7 @@ def reference_model(config, spec):
 def single(ref, config, tokens, frames, boxes):
   """ReferenceTracker.track as a `timing.stream`."""
   from torch_reference import tracker as ref_tracker
+
   ids, mask = (tokens[0][0], tokens[1][0]) if tokens else (None, None)
   tracker = ref_tracker.ReferenceTracker(ref, config)
 
@@ -44,6 +45,7 @@ def single(ref, config, tokens, frames, boxes):
       tracker.initialize(frames[0], boxes[0], ids, mask)
     else:
       tracker.center, tracker.size = b[:2] + b[2:] / 2, b[2:].copy()
+
   return timing.stream(tracker.track, reset, frames, boxes)
 
 
@@ -61,7 +63,8 @@ def batched(torch, ref, spec, config, tokens, batch, steps):
   tb = {k: expand(v) if v.dim() == 3 else v for k, v in template.items()}
   xb = {k: expand(v) for k, v in text.items()}
   crops = np.random.default_rng(0).integers(
-      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8)
+      0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
+  )
 
   @torch.no_grad()
   def step():
@@ -71,4 +74,5 @@ def batched(torch, ref, spec, config, tokens, batch, steps):
     p = logits.softmax(-1)[..., 0] if logits.dim() == 3 else logits.sigmoid()
     best = (p * (1 - wi) + window * wi).argmax(-1)
     return o['boxes'][torch.arange(batch), best].numpy()
+
   return timing.first_call_s(step), timing.loop_rate(step, batch, steps)

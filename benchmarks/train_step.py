@@ -37,6 +37,7 @@ from benchmarks.timing import fmt, summary  # noqa: E402
 
 def make_config(variant, dtype='float32'):
   from configs import cost  # pylint: disable=g-import-not-at-top
+
   config = cost.get_config(variant)
   config.model.dtype = dtype
   return config
@@ -44,8 +45,10 @@ def make_config(variant, dtype='float32'):
 
 def random_batch(config, vocab):
   from cost_jax import train_step  # pylint: disable=g-import-not-at-top
-  return train_step.synthetic_batch(config, config.train.batch_size,
-                                    np.random.default_rng(0), vocab)
+
+  return train_step.synthetic_batch(
+      config, config.train.batch_size, np.random.default_rng(0), vocab
+  )
 
 
 def time_repeats(step, sync, steps, warmup, repeats):
@@ -70,17 +73,25 @@ def jax_step(config, make_variables=None):
   import jax  # pylint: disable=g-import-not-at-top
   from cost_jax import train_step  # pylint: disable=g-import-not-at-top
   from cost_jax.models import factory  # pylint: disable=g-import-not-at-top
+
   setup = train_step.setup(config)
   runner = setup.runner
-  train_step.check_global_batch(config.train.batch_size, runner.num_devices,
-                                jax.process_count())
+  train_step.check_global_batch(
+      config.train.batch_size, runner.num_devices, jax.process_count()
+  )
   if make_variables is None:
-    variables = factory.init_variables(setup.model, setup.spec,
-                                       jax.random.key(0))
+    variables = factory.init_variables(
+        setup.model, setup.spec, jax.random.key(0)
+    )
   else:
     variables = make_variables(setup.model, setup.spec)
-  holder = {'state': runner.put_state(train_step.state_from_variables(
-      variables, setup.tx, runner.replicated))}
+  holder = {
+      'state': runner.put_state(
+          train_step.state_from_variables(
+              variables, setup.tx, runner.replicated
+          )
+      )
+  }
   vocab = setup.spec.bert.vocab_size if setup.spec.language else 2
   batch = runner.put_batch(random_batch(config, vocab))
 
@@ -94,6 +105,7 @@ def jax_step(config, make_variables=None):
 def jax_step_times(config, steps, warmup, repeats):
   """(compile seconds, [seconds per step], devices, last metrics)."""
   import jax  # pylint: disable=g-import-not-at-top
+
   step, runner = jax_step(config)
   start = time.perf_counter()
   metrics = jax.block_until_ready(step())
@@ -102,8 +114,7 @@ def jax_step_times(config, steps, warmup, repeats):
   return compile_s, times, runner.num_devices, runner.metrics(metrics)
 
 
-def torch_step_times(config, steps, warmup, repeats, device='cpu',
-                     amp=False):
+def torch_step_times(config, steps, warmup, repeats, device='cpu', amp=False):
   """[seconds per step] of the PyTorch reference step, or None without torch.
 
   device: a torch device ('cuda' on a GPU); amp: bf16 autocast (no loss
@@ -118,6 +129,7 @@ def torch_step_times(config, steps, warmup, repeats, device='cpu',
     return None
   from cost_jax import optim
   from cost_jax.models import factory
+
   text = factory.text_model_path(config) if config.model.language else None
   model = torch_reference.build_model(config, text).train().to(device)
   frozen = optim.frozen_components(config)
@@ -131,13 +143,17 @@ def torch_step_times(config, steps, warmup, repeats, device='cpu',
       groups.setdefault(group, []).append(param)
   optimizer = torch.optim.AdamW(
       [{'params': p, 'lr': lrs[g]} for g, p in groups.items()],
-      weight_decay=config.train.weight_decay)
+      weight_decay=config.train.weight_decay,
+  )
   vocab = model.text_encoder.config.vocab_size if text else 2
   batch = random_batch(config, vocab)
   put = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)
-  inputs = (put(batch['template'].transpose(0, 3, 1, 2)),
-            put(batch['search'].transpose(0, 3, 1, 2)),
-            put(batch['text_ids']).long(), put(batch['text_mask']).long())
+  inputs = (
+      put(batch['template'].transpose(0, 3, 1, 2)),
+      put(batch['search'].transpose(0, 3, 1, 2)),
+      put(batch['text_ids']).long(),
+      put(batch['text_mask']).long(),
+  )
   box, visible = put(batch['search_box']), put(batch['visible'])
   device_type = torch.device(device).type
 
@@ -158,67 +174,121 @@ def torch_step_times(config, steps, warmup, repeats, device='cpu',
 def run(variant, dtypes, steps, warmup, repeats, with_torch):
   """Rows of one config: one per JAX dtype, then the PyTorch reference."""
   rows = []
-  torch_times = (torch_step_times(make_config(variant), steps, warmup,
-                                  repeats) if with_torch else None)
+  torch_times = (
+      torch_step_times(make_config(variant), steps, warmup, repeats)
+      if with_torch
+      else None
+  )
   for dtype in dtypes:
     config = make_config(variant, dtype)
-    compile_s, times, devices, metrics = jax_step_times(config, steps, warmup,
-                                                         repeats)
-    rows.append({'config': variant, 'impl': f'JAX {dtype}',
-                 'batch': config.train.batch_size, 'devices': devices,
-                 'compile_s': compile_s, 'step_s': summary(times),
-                 'loss': metrics['loss']})
+    compile_s, times, devices, metrics = jax_step_times(
+        config, steps, warmup, repeats
+    )
+    rows.append(
+        {
+            'config': variant,
+            'impl': f'JAX {dtype}',
+            'batch': config.train.batch_size,
+            'devices': devices,
+            'compile_s': compile_s,
+            'step_s': summary(times),
+            'loss': metrics['loss'],
+        }
+    )
   if torch_times:
-    rows.append({'config': variant, 'impl': 'PyTorch f32 (eager)',
-                 'batch': rows[0]['batch'], 'devices': 1, 'compile_s': None,
-                 'step_s': summary(torch_times), 'loss': None})
+    rows.append(
+        {
+            'config': variant,
+            'impl': 'PyTorch f32 (eager)',
+            'batch': rows[0]['batch'],
+            'devices': 1,
+            'compile_s': None,
+            'step_s': summary(torch_times),
+            'loss': None,
+        }
+    )
     for row in rows:
-      row['speedup_vs_torch'] = (summary(torch_times)['median'] /
-                                 row['step_s']['median'])
+      row['speedup_vs_torch'] = (
+          summary(torch_times)['median'] / row['step_s']['median']
+      )
   return rows
 
 
 def print_table(rows):
-  print(f'{"config":>8} {"implementation":<20} {"batch":>5} {"compile s":>9} '
-        f'{"ms/step median [min, max]":>28} {"pairs/s":>8} {"vs PyTorch":>10}')
+  print(
+      f'{"config":>8} {"implementation":<20} {"batch":>5} {"compile s":>9} '
+      f'{"ms/step median [min, max]":>28} {"pairs/s":>8} {"vs PyTorch":>10}'
+  )
   for r in rows:
     compile_s = '' if r['compile_s'] is None else f'{r["compile_s"]:.1f}'
     ratio = r.get('speedup_vs_torch')
-    print(f'{r["config"]:>8} {r["impl"]:<20} {r["batch"]:>5} {compile_s:>9} '
-          f'{fmt(r["step_s"], 1000):>28} '
-          f'{r["batch"] / r["step_s"]["median"]:>8.1f} '
-          f'{"" if ratio is None else f"{ratio:.2f}x":>10}', flush=True)
+    print(
+        f'{r["config"]:>8} {r["impl"]:<20} {r["batch"]:>5} {compile_s:>9} '
+        f'{fmt(r["step_s"], 1000):>28} '
+        f'{r["batch"] / r["step_s"]["median"]:>8.1f} '
+        f'{"" if ratio is None else f"{ratio:.2f}x":>10}',
+        flush=True,
+    )
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n')[0],
       epilog=__doc__.split('\n', 2)[2],
-      formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--configs', default='smoke,demo',
-                      help='comma-separated config variants (configs/cost.py)')
-  parser.add_argument('--dtypes', default='float32,bfloat16',
-                      help='config.model.dtype values for JAX')
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
+  parser.add_argument(
+      '--configs',
+      default='smoke,demo',
+      help='comma-separated config variants (configs/cost.py)',
+  )
+  parser.add_argument(
+      '--dtypes',
+      default='float32,bfloat16',
+      help='config.model.dtype values for JAX',
+  )
   parser.add_argument('--steps', type=int, default=5, help='steps per repeat')
   parser.add_argument('--warmup', type=int, default=2, help='untimed steps')
   parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--torch', choices=('auto', 'off'), default='auto',
-                      help='time the PyTorch reference when importable')
-  parser.add_argument('--quick', action='store_true',
-                      help='CI-sized: smoke, f32, 2 steps, 1 repeat')
+  parser.add_argument(
+      '--torch',
+      choices=('auto', 'off'),
+      default='auto',
+      help='time the PyTorch reference when importable',
+  )
+  parser.add_argument(
+      '--quick',
+      action='store_true',
+      help='CI-sized: smoke, f32, 2 steps, 1 repeat',
+  )
   parser.add_argument('--json', default='', help='also write the rows here')
   args = parser.parse_args(argv)
   if args.quick:
     args.configs, args.dtypes, args.steps, args.warmup, args.repeats = (
-        'smoke', 'float32', 2, 1, 1)
+        'smoke',
+        'float32',
+        2,
+        1,
+        1,
+    )
   import jax  # pylint: disable=g-import-not-at-top
-  print(f'machine: {platform.processor() or platform.machine()}, '
-        f'{os.cpu_count()} CPUs; {jax.device_count()} x '
-        f'{jax.devices()[0].device_kind}; jax {jax.__version__}', flush=True)
+
+  print(
+      f'machine: {platform.processor() or platform.machine()}, '
+      f'{os.cpu_count()} CPUs; {jax.device_count()} x '
+      f'{jax.devices()[0].device_kind}; jax {jax.__version__}',
+      flush=True,
+  )
   rows = []
   for variant in filter(None, args.configs.split(',')):
-    rows += run(variant, args.dtypes.split(','), args.steps, args.warmup,
-                args.repeats, args.torch == 'auto')
+    rows += run(
+        variant,
+        args.dtypes.split(','),
+        args.steps,
+        args.warmup,
+        args.repeats,
+        args.torch == 'auto',
+    )
   print_table(rows)
   if args.json:
     with open(args.json, 'w') as f:

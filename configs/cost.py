@@ -18,9 +18,20 @@ SIZES = ('paper', 'demo', 'smoke')
 ABLATIONS = ('no_lb', 'no_obj', 'no_coa', 'no_vlt')
 OPTIONS = ('vlt_layers', 'grid')
 GRIDS = ('tokens441', 'visual400')
-DATASETS = ('lasot', 'lasot_ext', 'got10k', 'trackingnet', 'coco', 'tnl2k',
-            'otb99_lang', 'webuav3m', 'vlsot500', 'vlsot230', 'vlsot270',
-            'synthetic')
+DATASETS = (
+    'lasot',
+    'lasot_ext',
+    'got10k',
+    'trackingnet',
+    'coco',
+    'tnl2k',
+    'otb99_lang',
+    'webuav3m',
+    'vlsot500',
+    'vlsot230',
+    'vlsot270',
+    'synthetic',
+)
 
 
 def parse_arg(arg):
@@ -30,8 +41,10 @@ def parse_arg(arg):
     if '=' in token:
       key, value = token.split('=', 1)
       if key not in OPTIONS:
-        raise ValueError(f'Unknown config option {key!r} in {arg!r}; '
-                         f'known options: {", ".join(OPTIONS)}.')
+        raise ValueError(
+            f'Unknown config option {key!r} in {arg!r}; '
+            f'known options: {", ".join(OPTIONS)}.'
+        )
       options[key] = value
     elif token in SIZES:
       size = token
@@ -41,7 +54,8 @@ def parse_arg(arg):
       raise ValueError(
           f'Unknown config variant {token!r} in {arg!r}; known variants: '
           f'{", ".join(SIZES + ABLATIONS)}; options: '
-          f'{", ".join(o + "=..." for o in OPTIONS)}.')
+          f'{", ".join(o + "=..." for o in OPTIONS)}.'
+      )
   return size, ablations, options
 
 
@@ -53,22 +67,32 @@ def _model(size):
   m.obj_token = True  # False = zeros instead of the learnable [OBJ] token.
   m.template_size = 128
   m.search_size = 256
-  m.backbone = ml_collections.ConfigDict(dict(
-      blocks=(3, 4, 6),  # ResNet-50 cut after layer3 (TransT).
-      width=64,
-      norm='batch',  # 'batch' (TransT: trained, global batch statistics) | 'frozen'.
-  ))
+  m.backbone = ml_collections.ConfigDict(
+      dict(
+          blocks=(3, 4, 6),  # ResNet-50 cut after layer3 (TransT).
+          width=64,
+          norm='batch',  # 'batch' (TransT: trained, global batch statistics) | 'frozen'.
+      )
+  )
   m.hidden_dim = 256
-  m.fusion = ml_collections.ConfigDict(dict(
-      num_layers=4, num_heads=8, ffn_dim=2048, dropout=0.1))
+  m.fusion = ml_collections.ConfigDict(
+      dict(num_layers=4, num_heads=8, ffn_dim=2048, dropout=0.1)
+  )
   m.convs = ml_collections.ConfigDict(dict(num=3, kernel=5))
   # norm: 'post' = Eqs. 4-5 of the paper. zero_init: each layer's residual
   # branches (self_attn.out_proj, linear2) start at zero; the paper gives no
   # initialisation, and with random branches the VLT stalls learning
   # (docs/design.md, "The VLT's start").
-  m.vlt = ml_collections.ConfigDict(dict(
-      num_layers=6, num_heads=8, ffn_dim=2048, dropout=0.1, norm='post',
-      zero_init=True))
+  m.vlt = ml_collections.ConfigDict(
+      dict(
+          num_layers=6,
+          num_heads=8,
+          ffn_dim=2048,
+          dropout=0.1,
+          norm='post',
+          zero_init=True,
+      )
+  )
   m.head = ml_collections.ConfigDict(dict(grid='tokens441', num_layers=3))
   if size == 'demo':  # Sized to train in ~5 minutes on a 2-core CPU.
     m.search_size, m.template_size = 96, 48
@@ -135,13 +159,17 @@ def _data(size):
   """Training pairs (TransT sampling, crops and augmentation)."""
   d = ml_collections.ConfigDict()
   d.train_datasets = 'lasot,got10k,coco,trackingnet'
-  d.source = 'raw'  # 'raw' dataset layouts | 'tfds' (input_pipeline/tfds_builders).
+  d.source = (
+      'raw'  # 'raw' dataset layouts | 'tfds' (input_pipeline/tfds_builders).
+  )
   d.tfds_data_dir = ''  # '' = the TFDS default (~/tensorflow_datasets).
   d.ratios = ml_collections.ConfigDict({n: 1.0 for n in DATASETS})
   d.roots = ml_collections.ConfigDict({n: '' for n in DATASETS})
   d.eval_dataset = 'vlsot500'
   d.eval_split = 'test'
-  d.eval_root = ''  # '' = config.data.roots.<eval_dataset> (synthetic: WORKDIR/data).
+  d.eval_root = (
+      ''  # '' = config.data.roots.<eval_dataset> (synthetic: WORKDIR/data).
+  )
   # Held-out videos tracked every config.train.val_every steps ('' = none;
   # synthetic: WORKDIR/data/synthetic_val); val_dataset '' = eval_dataset.
   d.val_root = ''
@@ -155,15 +183,26 @@ def _data(size):
   d.max_gap = 100
   d.max_bad_fraction = 0.01  # Fraction of unreadable frames before stopping.
   # Generated under WORKDIR/data when a synthetic root is '' (demo, smoke).
-  d.synthetic = ml_collections.ConfigDict(dict(
-      num_train_videos=0, num_test_videos=0, num_val_videos=0, frames=60,
-      seed=0, distractors='mixed', test_distractors='mixed', grey_frames=0,
-      grey_fraction=1.0, test_grey_frames=0))
+  d.synthetic = ml_collections.ConfigDict(
+      dict(
+          num_train_videos=0,
+          num_test_videos=0,
+          num_val_videos=0,
+          frames=60,
+          seed=0,
+          distractors='mixed',
+          test_distractors='mixed',
+          grey_frames=0,
+          grey_fraction=1.0,
+          test_grey_frames=0,
+      )
+  )
   if size != 'paper':
     d.train_datasets = 'synthetic'
     d.eval_dataset = 'synthetic'
-    d.synthetic.update(num_train_videos=40, num_test_videos=12,
-                       num_val_videos=6)
+    d.synthetic.update(
+        num_train_videos=40, num_test_videos=12, num_val_videos=6
+    )
   if size == 'smoke':
     d.synthetic.update(num_train_videos=4, num_test_videos=2, frames=20)
   return d
@@ -182,7 +221,9 @@ def _train(size):
   o.weight_decay = 1e-4
   o.decay_fraction = 0.5  # lr x0.1 after this fraction of the steps.
   o.decay_factor = 0.1
-  o.clip_norm = 0.0  # TransT uses no clipping; > 0 enables global-norm clipping.
+  o.clip_norm = (
+      0.0  # TransT uses no clipping; > 0 enables global-norm clipping.
+  )
   o.frozen = ''  # Comma-separated groups to freeze: backbone, text, ...
   o.parallel = 'pmap'  # 'pmap' | 'shard_map'.
   o.on_nan = 'stop'  # 'stop' | 'skip'.
@@ -243,8 +284,9 @@ def get_config(arg=None):
   """Returns the config for `arg` (see module docstring)."""
   size, ablations, options = parse_arg(arg)
   config = ml_collections.ConfigDict()
-  config.variant = ','.join([size] + ablations +
-                            [f'{k}={v}' for k, v in options.items()])
+  config.variant = ','.join(
+      [size] + ablations + [f'{k}={v}' for k, v in options.items()]
+  )
   config.seed = 0
   config.model = _model(size)
   config.text = _text(size)
@@ -253,10 +295,13 @@ def get_config(arg=None):
   config.train = _train(size)
   config.track = _track(size)
 
-  if 'no_lb' in ablations:  # TransT: head on the fusion tokens, 2-class softmax.
+  if (
+      'no_lb' in ablations
+  ):  # TransT: head on the fusion tokens, 2-class softmax.
     config.model.language = False
-    config.loss.update(coa_weight=0.0, ce_weight=8.334, l1_weight=5.0,
-                       giou_weight=2.0)
+    config.loss.update(
+        coa_weight=0.0, ce_weight=8.334, l1_weight=5.0, giou_weight=2.0
+    )
   if 'no_obj' in ablations:
     config.model.obj_token = False
   if 'no_coa' in ablations:

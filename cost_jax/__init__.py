@@ -12,5 +12,6 @@ def __getattr__(name):
   if name == 'Tracker':
     # Lazy (PEP 562): `import cost_jax` stays free of JAX for the analysis.
     from cost_jax.tracking.tracker import Tracker
+
     return Tracker
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

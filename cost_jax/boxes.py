@@ -15,8 +15,9 @@ _TINY = 1e-12
 def cxcywh_to_xyxy(boxes):
   """(cx, cy, w, h) -> (x0, y0, x1, y1)."""
   cx, cy, w, h = jnp.moveaxis(boxes, -1, 0)
-  return jnp.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h],
-                   axis=-1)
+  return jnp.stack(
+      [cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=-1
+  )
 
 
 def xyxy_to_cxcywh(boxes):
@@ -26,8 +27,9 @@ def xyxy_to_cxcywh(boxes):
 
 
 def area(boxes_xyxy):
-  return ((boxes_xyxy[..., 2] - boxes_xyxy[..., 0]) *
-          (boxes_xyxy[..., 3] - boxes_xyxy[..., 1]))
+  return (boxes_xyxy[..., 2] - boxes_xyxy[..., 0]) * (
+      boxes_xyxy[..., 3] - boxes_xyxy[..., 1]
+  )
 
 
 def iou_and_union(a_xyxy, b_xyxy):

@@ -28,7 +28,6 @@ from flax import traverse_util
 
 from cost_jax import errors
 
-
 # Orbax saves replicated arrays "replica-parallel": it slices every array per
 # replica, one small XLA compile per leaf shape on the first save (~30 s for
 # our ~400 leaves on a CPU). Only arrays whose per-replica slice reaches this
@@ -43,10 +42,15 @@ def _use_replica_parallel_for_large_arrays_only():
   absl_logger.setLevel(logging.ERROR)  # Silences orbax's "overriding" warning.
   try:
     ocp.type_handlers.register_type_handler(
-        jax.Array, ocp.type_handlers.ArrayHandler(
+        jax.Array,
+        ocp.type_handlers.ArrayHandler(
             min_slice_bytes_for_replica_parallel=MIN_REPLICA_PARALLEL_BYTES,
-            array_metadata_store=getattr(default, '_array_metadata_store',
-                                         None)), override=True)
+            array_metadata_store=getattr(
+                default, '_array_metadata_store', None
+            ),
+        ),
+        override=True,
+    )
   finally:
     absl_logger.setLevel(level)
 
@@ -64,8 +68,10 @@ class UnreadableCheckpointError(OSError):
 
 # TensorStore (absl status) codes of errors raised when checkpoint files are
 # missing, truncated or corrupt; a structure mismatch has none of them.
-_READ_FAILURE = re.compile(r'\b(OUT_OF_RANGE|DATA_LOSS|FAILED_PRECONDITION|'
-                           r'NOT_FOUND|UNAVAILABLE|UNKNOWN|INTERNAL):')
+_READ_FAILURE = re.compile(
+    r'\b(OUT_OF_RANGE|DATA_LOSS|FAILED_PRECONDITION|'
+    r'NOT_FOUND|UNAVAILABLE|UNKNOWN|INTERNAL):'
+)
 
 
 def is_read_failure(error) -> bool:
@@ -73,8 +79,9 @@ def is_read_failure(error) -> bool:
   seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))
-    if (isinstance(error, (OSError, json.JSONDecodeError)) or
-        _READ_FAILURE.search(str(error))):
+    if isinstance(
+        error, (OSError, json.JSONDecodeError)
+    ) or _READ_FAILURE.search(str(error)):
       return True
     error = error.__cause__ or error.__context__
   return False
@@ -93,22 +100,29 @@ def _drop_closed_event_loop_reports():
 
   def hook(unraisable):
     error = unraisable.exc_value
-    if not (isinstance(error, RuntimeError) and
-            str(error) == 'Event loop is closed'):
+    if not (
+        isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
+    ):
       previous(unraisable)
+
   hook.drops_closed_event_loop = True
   sys.unraisablehook = hook
 
 
 def _first_line(error) -> str:
   """The line of `error`'s chain that says what could not be read."""
-  while (error.__cause__ is not None and  # The innermost cause names the file.
-         not isinstance(error, UnreadableCheckpointError)):
+  while (
+      error.__cause__ is not None  # The innermost cause names the file.
+      and not isinstance(error, UnreadableCheckpointError)
+  ):
     error = error.__cause__
   line = (str(error).strip().splitlines() or [''])[0][:300]
   own = isinstance(error, UnreadableCheckpointError)
-  return line if own or _READ_FAILURE.search(line) else (
-      f'{type(error).__name__}: {line}')
+  return (
+      line
+      if own or _READ_FAILURE.search(line)
+      else (f'{type(error).__name__}: {line}')
+  )
 
 
 def newest_readable(steps, read, directory):
@@ -128,12 +142,17 @@ def newest_readable(steps, read, directory):
         raise
       why = _first_line(e)
       failures.append(f'step {step}: {why}')
-      logging.warning('Checkpoint %s is unreadable (%s); it is left in place '
-                      'and skipped.', os.path.join(directory, str(step)), why)
+      logging.warning(
+          'Checkpoint %s is unreadable (%s); it is left in place '
+          'and skipped.',
+          os.path.join(directory, str(step)),
+          why,
+      )
   raise UnreadableCheckpointError(
       f'no checkpoint in {directory} can be read ({"; ".join(failures)}). '
       'Nothing was changed. Fix: restore that folder from a copy, or move it '
-      'away to start afresh.')
+      'away to start afresh.'
+  )
 
 
 def config_to_dict(config) -> dict:
@@ -143,9 +162,11 @@ def config_to_dict(config) -> dict:
 
 def _shapes(tree) -> dict:
   """{'a/b/c': shape} of a nested dict of arrays or array metadata."""
-  return {'/'.join(k): tuple(v.shape)
-          for k, v in traverse_util.flatten_dict(tree).items()
-          if v is not None and hasattr(v, 'shape')}
+  return {
+      '/'.join(k): tuple(v.shape)
+      for k, v in traverse_util.flatten_dict(tree).items()
+      if v is not None and hasattr(v, 'shape')
+  }
 
 
 def shape_differences(saved, expected, limit=5) -> list:
@@ -174,11 +195,17 @@ class Checkpoints:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep or config.train.keep_ckpts,
         save_interval_steps=every or config.train.ckpt_every,
-        enable_async_checkpointing=async_save, create=True)
+        enable_async_checkpointing=async_save,
+        create=True,
+    )
     self.manager = ocp.CheckpointManager(
-        self.directory, options=options,
-        item_handlers={'state': ocp.StandardCheckpointHandler(),
-                       'config': ocp.JsonCheckpointHandler()})
+        self.directory,
+        options=options,
+        item_handlers={
+            'state': ocp.StandardCheckpointHandler(),
+            'config': ocp.JsonCheckpointHandler(),
+        },
+    )
     self.unreadable = []  # Steps skipped by `restore`, newest first.
 
   def latest_step(self):
@@ -199,9 +226,13 @@ class Checkpoints:
     if step in self.manager.all_steps():
       return False
     return self.manager.save(
-        step, force=force, args=ocp.args.Composite(
+        step,
+        force=force,
+        args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            config=ocp.args.JsonSave(config_to_dict(self.config))))
+            config=ocp.args.JsonSave(config_to_dict(self.config)),
+        ),
+    )
 
   def _set_aside_unreadable(self):
     """Renames the skipped steps to `<step>.unreadable` before a save: orbax
@@ -215,8 +246,9 @@ class Checkpoints:
           n += 1
           target = source.parent / f'{step}.unreadable.{n}'
         source.rename(target)
-        logging.warning('Moved unreadable checkpoint %s to %s (kept).',
-                        source, target)
+        logging.warning(
+            'Moved unreadable checkpoint %s to %s (kept).', source, target
+        )
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices('cost_jax_unreadable_set_aside')
     self.unreadable = []
@@ -225,7 +257,8 @@ class Checkpoints:
   def saved_config(self, step) -> dict:
     try:
       restored = self.manager.restore(
-          step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+          step, args=ocp.args.Composite(config=ocp.args.JsonRestore())
+      )
     except Exception as e:  # pylint: disable=broad-except
       if not is_read_failure(e):
         raise
@@ -238,17 +271,21 @@ class Checkpoints:
       tree = self.manager.item_metadata(step)['state'].tree
     except (KeyError, AttributeError) as e:  # No (readable) 'state' item.
       raise UnreadableCheckpointError(
-          f'{self.path(step)} has no readable "state" item') from e
+          f'{self.path(step)} has no readable "state" item'
+      ) from e
     saved, expected = {}, {}
     for part in ('params', 'batch_stats'):
-      saved.update({f'{part}/{k}': v
-                    for k, v in _shapes(tree.get(part) or {}).items()})
-      expected.update({f'{part}/{k}': v
-                       for k, v in _shapes(abstract_state[part]).items()})
+      saved.update(
+          {f'{part}/{k}': v for k, v in _shapes(tree.get(part) or {}).items()}
+      )
+      expected.update(
+          {f'{part}/{k}': v for k, v in _shapes(abstract_state[part]).items()}
+      )
     diffs = shape_differences(saved, expected)
     if diffs:
-      raise self._mismatch(step, 'its network has other shapes:\n  ' +
-                           '\n  '.join(diffs))
+      raise self._mismatch(
+          step, 'its network has other shapes:\n  ' + '\n  '.join(diffs)
+      )
 
   def _mismatch(self, step, why):
     saved = self.saved_config(step).get('variant', '?')
@@ -257,7 +294,8 @@ class Checkpoints:
         f'variant {saved!r}, this run {self.config.variant!r}); {why}\n'
         'Nothing was changed',
         f'use another --workdir for this config, or move {self.directory} '
-        'away to start afresh')
+        'away to start afresh',
+    )
 
   def restore(self, abstract_state, step=None):
     """The state of `step` (default: the newest readable one, see
@@ -269,15 +307,20 @@ class Checkpoints:
     if not steps:
       return None
     state, used = newest_readable(
-        steps, lambda s: self._restore_step(s, abstract_state), self.directory)
+        steps, lambda s: self._restore_step(s, abstract_state), self.directory
+    )
     self.unreadable = sorted((s for s in steps if s > used), reverse=True)
     return state
 
   def _restore_step(self, step, abstract_state):
     self.check_compatible(step, abstract_state)
     try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state)))
+      restored = self.manager.restore(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(abstract_state)
+          ),
+      )
     except (ValueError, KeyError, TypeError) as e:
       if is_read_failure(e):
         raise
@@ -291,4 +334,3 @@ class Checkpoints:
   def close(self):
     self.manager.wait_until_finished()
     self.manager.close()
-

@@ -24,8 +24,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ['context_crop_side', 'crop_window', 'pad_colour', 'get_subwindow', 'box_to_crop',
-           'sample_target', 'crop_and_map', 'crop_side_int']
+__all__ = [
+    'context_crop_side',
+    'crop_window',
+    'pad_colour',
+    'get_subwindow',
+    'box_to_crop',
+    'sample_target',
+    'crop_and_map',
+    'crop_side_int',
+]
 
 
 def context_crop_side(w, h, factor):
@@ -58,7 +66,9 @@ def pad_colour(image) -> np.ndarray:
   integer sum once) and ~200x faster on a 1080p frame.
   """
   image = np.ascontiguousarray(image)
-  return np.asarray(cv2.sumElems(image)[:3], np.float64) / (image.shape[0] * image.shape[1])
+  return np.asarray(cv2.sumElems(image)[:3], np.float64) / (
+      image.shape[0] * image.shape[1]
+  )
 
 
 def _pad_values(pad_value) -> list:
@@ -67,7 +77,9 @@ def _pad_values(pad_value) -> list:
   return [int(v) for v in pad.astype(np.uint8)]
 
 
-def get_subwindow(image, center, out_size: int, crop_size, pad_value) -> np.ndarray:
+def get_subwindow(
+    image, center, out_size: int, crop_size, pad_value
+) -> np.ndarray:
   """The ``crop_size`` square around ``center``, padded and resized to ``out_size`` (uint8).
 
   Same pixels as pysot/pytracking ``get_subwindow`` (which pads the whole
@@ -76,8 +88,10 @@ def get_subwindow(image, center, out_size: int, crop_size, pad_value) -> np.ndar
   """
   image = np.asarray(image)
   if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-    raise ValueError(f'get_subwindow needs an HxWx3 uint8 image, got shape {image.shape} '
-                     f'dtype {image.dtype}')
+    raise ValueError(
+        f'get_subwindow needs an HxWx3 uint8 image, got shape {image.shape} '
+        f'dtype {image.dtype}'
+    )
   sz = int(round(float(crop_size)))
   if sz < 1:
     raise ValueError(f'crop size {crop_size} < 1: the box is too small')
@@ -93,11 +107,20 @@ def get_subwindow(image, center, out_size: int, crop_size, pad_value) -> np.ndar
     patch = image[y0:y1, x0:x1]
   else:
     patch = cv2.copyMakeBorder(
-        np.ascontiguousarray(image[y0:y1, x0:x1]), y0 - ymin, ymin + sz - y1, x0 - xmin,
-        xmin + sz - x1, cv2.BORDER_CONSTANT, value=pad)
+        np.ascontiguousarray(image[y0:y1, x0:x1]),
+        y0 - ymin,
+        ymin + sz - y1,
+        x0 - xmin,
+        xmin + sz - x1,
+        cv2.BORDER_CONSTANT,
+        value=pad,
+    )
   if sz != out_size:
-    patch = cv2.resize(np.ascontiguousarray(patch), (int(out_size), int(out_size)),
-                       interpolation=cv2.INTER_LINEAR)
+    patch = cv2.resize(
+        np.ascontiguousarray(patch),
+        (int(out_size), int(out_size)),
+        interpolation=cv2.INTER_LINEAR,
+    )
   return np.ascontiguousarray(patch)
 
 
@@ -112,7 +135,9 @@ def box_to_crop(box, crop_center, crop_size, out_size):
   scale = np.asarray(out_size, np.float64) / np.asarray(crop_size, np.float64)
   scale = scale[..., None]
   center = box[..., :2] + 0.5 * box[..., 2:]
-  out_center = (out_size - 1) / 2.0 + (center - np.asarray(crop_center, np.float64)) * scale
+  out_center = (out_size - 1) / 2.0 + (
+      center - np.asarray(crop_center, np.float64)
+  ) * scale
   out_wh = box[..., 2:] * scale
   return np.concatenate([out_center - 0.5 * out_wh, out_wh], axis=-1)
 
@@ -122,7 +147,9 @@ def _xywh(box) -> tuple[float, float, float, float]:
   if box.shape != (4,) or not np.all(np.isfinite(box)):
     raise ValueError(f'expected a finite x, y, w, h box, got {box.tolist()}')
   if box[2] <= 0 or box[3] <= 0:
-    raise ValueError(f'box {box.tolist()} is too small for a crop: width and height must be > 0')
+    raise ValueError(
+        f'box {box.tolist()} is too small for a crop: width and height must be > 0'
+    )
   return tuple(float(v) for v in box)
 
 
@@ -135,21 +162,29 @@ def sample_target(image, box, factor: float, out_size: int, pad_value=None):
   x, y, w, h = _xywh(box)
   crop_sz = context_crop_side(w, h, factor)
   if not crop_sz >= 1:  # also catches NaN from negative sizes
-    raise ValueError(f'box {[x, y, w, h]} is too small for a crop (side {crop_sz})')
+    raise ValueError(
+        f'box {[x, y, w, h]} is too small for a crop (side {crop_sz})'
+    )
   if pad_value is None:
     pad_value = pad_colour(image)
-  crop = get_subwindow(image, (x + 0.5 * w, y + 0.5 * h), out_size, crop_sz, pad_value)
+  crop = get_subwindow(
+      image, (x + 0.5 * w, y + 0.5 * h), out_size, crop_sz, pad_value
+  )
   return crop, out_size / crop_sz
 
 
-def crop_and_map(image, crop_box, boxes, factor: float, out_size: int, pad_value=None):
+def crop_and_map(
+    image, crop_box, boxes, factor: float, out_size: int, pad_value=None
+):
   """One frame of TransT ``jittered_center_crop``: crop around ``crop_box`` (the jittered
   box) and map ``boxes`` (..., 4; e.g. the ground truth) into the crop.
 
   Returns (crop uint8 (out, out, 3), boxes in crop pixels (..., 4) float64).
   """
   x, y, w, h = _xywh(crop_box)
-  crop, resize_factor = sample_target(image, crop_box, factor, out_size, pad_value)
+  crop, resize_factor = sample_target(
+      image, crop_box, factor, out_size, pad_value
+  )
   crop_sz = out_size / resize_factor
   mapped = box_to_crop(boxes, (x + 0.5 * w, y + 0.5 * h), crop_sz, out_size)
   return crop, mapped
@@ -158,4 +193,3 @@ def crop_and_map(image, crop_box, boxes, factor: float, out_size: int, pad_value
 def crop_side_int(w: float, h: float, factor: float) -> int:
   """The integer crop side the tracker passes to ``get_subwindow`` (TransT ``round(s_x)``)."""
   return int(round(context_crop_side(w, h, factor)))
-

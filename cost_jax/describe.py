@@ -12,10 +12,12 @@ def describe(config) -> dict:
   model, spec = factory.create_model(config, shapes_only=True)
   shapes = factory.variable_shapes(model, spec)
   counts = factory.count_by_component(shapes['params'])
-  print(f'COST variant {config.variant!r}: template {spec.template_size}, '
-        f'search {spec.search_size}, grid {spec.grid_side}x{spec.grid_side}, '
-        f'text {spec.text_len} tokens (BERT {spec.bert.hidden_size}x'
-        f'{spec.text_layers or spec.bert.num_hidden_layers})')
+  print(
+      f'COST variant {config.variant!r}: template {spec.template_size}, '
+      f'search {spec.search_size}, grid {spec.grid_side}x{spec.grid_side}, '
+      f'text {spec.text_len} tokens (BERT {spec.bert.hidden_size}x'
+      f'{spec.text_layers or spec.bert.num_hidden_layers})'
+  )
   print(f'{"component":<10} {"params":>14} {"M":>9}')
   for name in ORDER:
     if name in counts:

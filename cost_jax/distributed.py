@@ -33,8 +33,14 @@ except ImportError:
 
 ENV_ENABLE = ('COST_DISTRIBUTED', 'COST_JAX_DISTRIBUTED')
 ENV_HEARTBEAT = 'COST_JAX_HEARTBEAT_TIMEOUT'
-PROXY_VARS = ('http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY',
-              'HTTPS_PROXY', 'ALL_PROXY')
+PROXY_VARS = (
+    'http_proxy',
+    'https_proxy',
+    'all_proxy',
+    'HTTP_PROXY',
+    'HTTPS_PROXY',
+    'ALL_PROXY',
+)
 
 
 def wanted(coordinator=None, enabled=None, env=None) -> bool:
@@ -47,8 +53,13 @@ def wanted(coordinator=None, enabled=None, env=None) -> bool:
   return bool(env.get('JAX_COORDINATOR_ADDRESS'))
 
 
-def initialize_kwargs(coordinator=None, num_processes=None, process_id=None,
-                      heartbeat_timeout_s=None, env=None) -> dict:
+def initialize_kwargs(
+    coordinator=None,
+    num_processes=None,
+    process_id=None,
+    heartbeat_timeout_s=None,
+    env=None,
+) -> dict:
   """Arguments for jax.distributed.initialize; checks explicit settings."""
   env = os.environ if env is None else env
   explicit = (coordinator, num_processes, process_id)
@@ -59,21 +70,31 @@ def initialize_kwargs(coordinator=None, num_processes=None, process_id=None,
           'Give --coordinator=HOST:PORT, --num_processes=N and '
           '--process_id=I together (or none of them to auto-detect a TPU pod, '
           f'SLURM or MPI job); got coordinator={coordinator!r}, '
-          f'num_processes={num_processes!r}, process_id={process_id!r}.')
+          f'num_processes={num_processes!r}, process_id={process_id!r}.'
+      )
     if not 0 <= process_id < num_processes:
-      raise ValueError(f'--process_id={process_id} must be in '
-                       f'[0, {num_processes}).')
-    kwargs.update(coordinator_address=coordinator,
-                  num_processes=int(num_processes), process_id=int(process_id))
+      raise ValueError(
+          f'--process_id={process_id} must be in ' f'[0, {num_processes}).'
+      )
+    kwargs.update(
+        coordinator_address=coordinator,
+        num_processes=int(num_processes),
+        process_id=int(process_id),
+    )
   timeout = heartbeat_timeout_s or env.get(ENV_HEARTBEAT)
   if timeout:
     kwargs['heartbeat_timeout_seconds'] = int(timeout)
   return kwargs
 
 
-def maybe_initialize(enabled=None, coordinator=None, num_processes=None,
-                     process_id=None, heartbeat_timeout_s=None,
-                     env=None) -> bool:
+def maybe_initialize(
+    enabled=None,
+    coordinator=None,
+    num_processes=None,
+    process_id=None,
+    heartbeat_timeout_s=None,
+    env=None,
+) -> bool:
   """Initialises jax.distributed when asked (see module doc); True if it did.
 
   main.py: maybe_initialize(FLAGS.distributed, FLAGS.coordinator,
@@ -82,18 +103,26 @@ def maybe_initialize(enabled=None, coordinator=None, num_processes=None,
   env = os.environ if env is None else env
   if not wanted(coordinator, enabled, env):
     return False
-  kwargs = initialize_kwargs(coordinator, num_processes, process_id,
-                             heartbeat_timeout_s, env)
+  kwargs = initialize_kwargs(
+      coordinator, num_processes, process_id, heartbeat_timeout_s, env
+  )
   proxies = [v for v in PROXY_VARS if env.get(v)]
   if proxies:
-    logging.warning('Proxy variables %s are set: jax.distributed may hang on '
-                    'connecting; unset them if it does.', proxies)
+    logging.warning(
+        'Proxy variables %s are set: jax.distributed may hang on '
+        'connecting; unset them if it does.',
+        proxies,
+    )
   use_gloo_between_cpu_processes()
   jax.distributed.initialize(**supported(kwargs))
   use_coordination_barriers_in_orbax()
-  logging.info('jax.distributed: process %d of %d, %d local / %d global '
-               'devices.', jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count())
+  logging.info(
+      'jax.distributed: process %d of %d, %d local / %d global ' 'devices.',
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_device_count(),
+      jax.device_count(),
+  )
   return True
 
 
@@ -114,8 +143,11 @@ def supported(kwargs) -> dict:
     return kwargs
   dropped = sorted(set(kwargs) - set(params))
   if dropped:
-    logging.warning('jax %s: jax.distributed.initialize takes no %s; '
-                    'ignored.', jax.__version__, dropped)
+    logging.warning(
+        'jax %s: jax.distributed.initialize takes no %s; ' 'ignored.',
+        jax.__version__,
+        dropped,
+    )
   return {k: v for k, v in kwargs.items() if k in params}
 
 

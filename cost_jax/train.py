@@ -39,8 +39,17 @@ ON_NAN = ('stop', 'skip')
 # Terms shown on stdout, in this order (every metric goes to the writers).
 # `ce_const` is the `ce` of the best constant predictor for the same labels;
 # top1_hit / top1_iou score the candidate the tracker would pick.
-SHOWN = ('loss', 'coa', 'reg', 'ce', 'ce_const', 'l1', 'giou', 'top1_hit',
-         'top1_iou')
+SHOWN = (
+    'loss',
+    'coa',
+    'reg',
+    'ce',
+    'ce_const',
+    'l1',
+    'giou',
+    'top1_hit',
+    'top1_iou',
+)
 # '0' disables TensorBoard event files (metrics.jsonl is always written).
 TENSORBOARD_ENV = 'COST_JAX_TENSORBOARD'
 
@@ -48,9 +57,12 @@ TENSORBOARD_ENV = 'COST_JAX_TENSORBOARD'
 # --- inputs ------------------------------------------------------------------
 def default_batch_iterator(config, process_index, process_count, start_step):
   """The tf.data pair pipeline (input_pipeline/pairs.py)."""
-  return pairs.make_train_iterator(config, process_index=process_index,
-                                   process_count=process_count,
-                                   start_step=start_step)
+  return pairs.make_train_iterator(
+      config,
+      process_index=process_index,
+      process_count=process_count,
+      start_step=start_step,
+  )
 
 
 # --- initial weights ---------------------------------------------------------
@@ -68,7 +80,8 @@ def init_sources(config) -> list:
 def initial_variables(config, model, spec):
   """Random init, then cost_jax.convert.load_converted for each source."""
   variables = jax.device_get(
-      factory.init_variables(model, spec, jax.random.key(config.seed)))
+      factory.init_variables(model, spec, jax.random.key(config.seed))
+  )
   sources = init_sources(config)
   if not sources:
     return variables
@@ -77,8 +90,10 @@ def initial_variables(config, model, spec):
     logging.info('Initialising %s from %s', what, path)
     variables = convert.load_converted(path, variables)
     if jax.tree.structure(variables) != structure:
-      raise ValueError(f'Converted weights {path!r} ({what}) do not match '
-                       'the network of this config.')
+      raise ValueError(
+          f'Converted weights {path!r} ({what}) do not match '
+          'the network of this config.'
+      )
   return variables
 
 
@@ -100,7 +115,8 @@ def check_initial_backbone(config):
       'resnet50_backbone.safetensors` and pass --config.train.init_backbone='
       'checkpoints/resnet50_backbone.safetensors (checkpoints/README.md), or '
       'set --config.train.from_scratch=True to train from scratch on '
-      'purpose.')
+      'purpose.'
+  )
 
 
 def restore_or_initialize(config, ckpts, setup):
@@ -109,8 +125,10 @@ def restore_or_initialize(config, ckpts, setup):
   if state is None:
     check_initial_backbone(config)
     state = train_step.state_from_variables(
-        initial_variables(config, setup.model, setup.spec), setup.tx,
-        setup.runner.replicated)
+        initial_variables(config, setup.model, setup.spec),
+        setup.tx,
+        setup.runner.replicated,
+    )
   return state
 
 
@@ -132,12 +150,14 @@ class MetricWriter:
       try:
         # Lazy: TensorFlow (heavy) only when TensorBoard logging is on.
         import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
         tf.config.set_visible_devices([], 'GPU')
         self._tf_writer = (tf, tf.summary.create_file_writer(self._workdir))
       except ImportError as e:
         self._tf_failed = True
-        logging.warning('No TensorFlow (%s): metrics go to %s only.', e,
-                        self.jsonl)
+        logging.warning(
+            'No TensorFlow (%s): metrics go to %s only.', e, self.jsonl
+        )
     return self._tf_writer
 
   def write(self, step, scalars):
@@ -159,9 +179,11 @@ def format_progress(step, num_steps, steps_per_s, global_batch, scalars):
   eta = (num_steps - step) / steps_per_s if steps_per_s > 0 else float('nan')
   eta = time.strftime('%H:%M:%S', time.gmtime(eta)) if np.isfinite(eta) else '?'
   terms = ' '.join(f'{k} {scalars[k]:.4f}' for k in SHOWN if k in scalars)
-  return (f'step {step}/{num_steps} ({100 * step / num_steps:.1f}%) | '
-          f'{steps_per_s:.2f} steps/s {steps_per_s * global_batch:.1f} '
-          f'pairs/s | ETA {eta} | {terms}')
+  return (
+      f'step {step}/{num_steps} ({100 * step / num_steps:.1f}%) | '
+      f'{steps_per_s:.2f} steps/s {steps_per_s * global_batch:.1f} '
+      f'pairs/s | ETA {eta} | {terms}'
+  )
 
 
 class ProgressLog:
@@ -177,18 +199,26 @@ class ProgressLog:
   def log(self, done):
     if not self.rows:
       return
-    scalars = {k: float(np.mean([r[k] for r in self.rows]))
-               for k in self.rows[0]}
-    scalars.update({f'lr_{g}': float(s(done - 1))
-                    for g, s in self.schedules.items()})
-    steps_per_s = (done - self.timer[1]) / max(time.time() - self.timer[0],
-                                               1e-9)
-    scalars.update(steps_per_s=steps_per_s,
-                   pairs_per_s=steps_per_s * self.global_batch)
+    scalars = {
+        k: float(np.mean([r[k] for r in self.rows])) for k in self.rows[0]
+    }
+    scalars.update(
+        {f'lr_{g}': float(s(done - 1)) for g, s in self.schedules.items()}
+    )
+    steps_per_s = (done - self.timer[1]) / max(
+        time.time() - self.timer[0], 1e-9
+    )
+    scalars.update(
+        steps_per_s=steps_per_s, pairs_per_s=steps_per_s * self.global_batch
+    )
     self.writer.write(done, scalars)
     if self.is_chief:
-      print(format_progress(done, self.num_steps, steps_per_s,
-                            self.global_batch, scalars), flush=True)
+      print(
+          format_progress(
+              done, self.num_steps, steps_per_s, self.global_batch, scalars
+          ),
+          flush=True,
+      )
     self.rows, self.timer = [], (time.time(), done)
 
 
@@ -211,18 +241,30 @@ def save_loss_curve(jsonl_path, png_path):
     return None
   # Lazy: matplotlib (slow to import) only when plotting.
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   rows = read_metric_rows(jsonl_path)
   steps = sorted(rows)
   fig, ax = plt.subplots(figsize=(8, 5))
-  for term, style in (('loss', '-'), ('coa', '-'), ('reg', '-'), ('ce', '-'),
-                      ('ce_const', ':')):
+  for term, style in (
+      ('loss', '-'),
+      ('coa', '-'),
+      ('reg', '-'),
+      ('ce', '-'),
+      ('ce_const', ':'),
+  ):
     have = [s for s in steps if term in rows[s]]
     if have:
       label = 'ce of a constant predictor' if term == 'ce_const' else term
-      ax.plot(have, [rows[s][term] for s in have], style, label=label,
-              color='tab:red' if term.startswith('ce') else None)
+      ax.plot(
+          have,
+          [rows[s][term] for s in have],
+          style,
+          label=label,
+          color='tab:red' if term.startswith('ce') else None,
+      )
   ax.set_xlabel('step')
   ax.set_ylabel('loss')
   ax.grid(True, alpha=0.3)
@@ -240,13 +282,22 @@ def _plot_validation(ax, rows, steps):
   if not val:
     return
   right = ax.twinx()
-  right.plot(val, [rows[s]['val_auc'] for s in val], 'k-o', markersize=3,
-             label='validation AUC')
+  right.plot(
+      val,
+      [rows[s]['val_auc'] for s in val],
+      'k-o',
+      markersize=3,
+      label='validation AUC',
+  )
   for name, style in (('ncc', 'r--'), ('static', 'b:')):
     key = f'val_auc_{name}'
     if key in rows[val[-1]]:
-      right.axhline(rows[val[-1]][key], color=style[0], linestyle=style[1:],
-                    label=f'{name} AUC')
+      right.axhline(
+          rows[val[-1]][key],
+          color=style[0],
+          linestyle=style[1:],
+          label=f'{name} AUC',
+      )
   right.set_ylabel('validation AUC (%)')
   right.legend(loc='upper right')
 
@@ -268,17 +319,21 @@ def make_validator(config):
 def host_variables(state):
   """params + batch_stats of a replicated state as host numpy."""
   take = lambda x: np.asarray(x.addressable_data(0))
-  return {'params': jax.tree.map(take, state['params']),
-          'batch_stats': jax.tree.map(take, state['batch_stats'])}
+  return {
+      'params': jax.tree.map(take, state['params']),
+      'batch_stats': jax.tree.map(take, state['batch_stats']),
+  }
 
 
 def run_validation(validator, state, done, writer):
   scores = validator(host_variables(state))
   writer.write(done, scores)
-  print(f'validation at step {done}: AUC {scores["val_auc"]:.1f} '
-        f'P@20 {scores["val_p20"]:.1f} (NCC {scores["val_auc_ncc"]:.1f}, '
-        f'static {scores["val_auc_static"]:.1f}; {scores["val_s"]:.1f} s)',
-        flush=True)
+  print(
+      f'validation at step {done}: AUC {scores["val_auc"]:.1f} '
+      f'P@20 {scores["val_p20"]:.1f} (NCC {scores["val_auc_ncc"]:.1f}, '
+      f'static {scores["val_auc_static"]:.1f}; {scores["val_s"]:.1f} s)',
+      flush=True,
+  )
 
 
 # --- signals -----------------------------------------------------------------
@@ -317,8 +372,9 @@ class StopRequests:
 # --- the loop ----------------------------------------------------------------
 def check_config(config):
   if config.train.on_nan not in ON_NAN:
-    raise ValueError(f'config.train.on_nan={config.train.on_nan!r}: use one '
-                     f'of {ON_NAN}.')
+    raise ValueError(
+        f'config.train.on_nan={config.train.on_nan!r}: use one ' f'of {ON_NAN}.'
+    )
   if config.train.log_every < 1 or config.train.ckpt_every < 1:
     raise ValueError('config.train.log_every and ckpt_every must be >= 1.')
 
@@ -336,9 +392,11 @@ def handle_nonfinite(rows, first_step, config, ckpts):
         f'Non-finite loss or gradient at step {bad[0]} '
         f'({rows[bad[0] - first_step]}); the run stopped. Last good '
         f'checkpoint: {last}. Set --config.train.on_nan=skip to skip such '
-        'steps instead.')
-  logging.warning('Skipped non-finite steps %s (config.train.on_nan=skip).',
-                  bad)
+        'steps instead.'
+    )
+  logging.warning(
+      'Skipped non-finite steps %s (config.train.on_nan=skip).', bad
+  )
   return [r for r in rows if r['finite']]
 
 
@@ -347,7 +405,9 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   the final train state as replicated global arrays."""
   check_config(config)
   if batch_iterator_fn is None:
-    sources_lib.check_sources(config)  # Missing roots stop the run before setup.
+    sources_lib.check_sources(
+        config
+    )  # Missing roots stop the run before setup.
   batch_iterator_fn = batch_iterator_fn or default_batch_iterator
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   is_chief = jax.process_index() == 0
@@ -356,25 +416,30 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
   setup = train_step.setup(config, devices)
   runner = setup.runner
   local_batch = train_step.check_global_batch(
-      config.train.batch_size, runner.num_devices, jax.process_count())
+      config.train.batch_size, runner.num_devices, jax.process_count()
+  )
 
   ckpts = checkpointing.Checkpoints(workdir, config)
   state = restore_or_initialize(config, ckpts, setup)
   start = int(np.asarray(state['step'].addressable_data(0)))
   if is_chief:
-    print(f'{"Resuming from" if start else "Starting at"} step {start} of '
-          f'{num_steps}: global batch {config.train.batch_size} on '
-          f'{runner.num_devices} device(s), {jax.process_count()} '
-          f'process(es), {config.train.parallel}; workdir {workdir}',
-          flush=True)
+    print(
+        f'{"Resuming from" if start else "Starting at"} step {start} of '
+        f'{num_steps}: global batch {config.train.batch_size} on '
+        f'{runner.num_devices} device(s), {jax.process_count()} '
+        f'process(es), {config.train.parallel}; workdir {workdir}',
+        flush=True,
+    )
 
   writer = MetricWriter(workdir, is_chief)
-  progress = ProgressLog(writer, config, setup.schedules, num_steps, start,
-                         is_chief)
+  progress = ProgressLog(
+      writer, config, setup.schedules, num_steps, start, is_chief
+  )
   validator = make_validator(config)
   val_every = config.train.get('val_every', 0)
-  batches = iter(batch_iterator_fn(config, jax.process_index(),
-                                   jax.process_count(), start))
+  batches = iter(
+      batch_iterator_fn(config, jax.process_index(), jax.process_count(), start)
+  )
   state = runner.put_state(state)
   pending = []  # Device metrics not fetched yet.
   with StopRequests() as stop:
@@ -384,7 +449,8 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
         raise ValueError(
             f'The batch source gave {np.shape(batch["template"])[0]} pairs to '
             f'process {jax.process_index()}; expected batch_size / processes '
-            f'= {local_batch}.')
+            f'= {local_batch}.'
+        )
       state, metrics = runner.step(state, runner.put_batch(batch))
       pending.append(metrics)
       done = step + 1
@@ -393,8 +459,9 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
       stopping = stop.requested()
       if log_now or save_now or stopping:  # Fetching syncs with the device.
         fetched = [runner.metrics(m) for m in pending]
-        progress.rows += handle_nonfinite(fetched, done - len(pending) + 1,
-                                          config, ckpts)
+        progress.rows += handle_nonfinite(
+            fetched, done - len(pending) + 1, config, ckpts
+        )
         pending = []
       if log_now:
         progress.log(done)
@@ -405,14 +472,18 @@ def train(config, workdir, batch_iterator_fn=None, devices=None):
       if stopping:
         ckpts.close()
         if is_chief:
-          print(f'{signal.Signals(stop.signum).name} at step {done}: saved '
-                f'{ckpts.path(done)}; run the same command again to resume.',
-                flush=True)
+          print(
+              f'{signal.Signals(stop.signum).name} at step {done}: saved '
+              f'{ckpts.path(done)}; run the same command again to resume.',
+              flush=True,
+          )
         raise SystemExit(128 + stop.signum)
   ckpts.close()
   if is_chief:
-    png = save_loss_curve(writer.jsonl,
-                          epath.Path(workdir) / 'loss_curve.png')
-    print(f'Done: {num_steps} steps; checkpoints in {ckpts.directory}; loss '
-          f'curve {png}', flush=True)
+    png = save_loss_curve(writer.jsonl, epath.Path(workdir) / 'loss_curve.png')
+    print(
+        f'Done: {num_steps} steps; checkpoints in {ckpts.directory}; loss '
+        f'curve {png}',
+        flush=True,
+    )
   return state

@@ -21,7 +21,6 @@ donated. The dropout key is fold_in(fold_in(key(seed), step), replica), so a
 resumed run replays the same stream.
 """
 
-
 import collections
 
 import jax
@@ -37,8 +36,14 @@ from cost_jax import optim
 from cost_jax.models import factory
 
 AXIS = 'data'
-BATCH_KEYS = ('template', 'search', 'search_box', 'visible', 'text_ids',
-              'text_mask')
+BATCH_KEYS = (
+    'template',
+    'search',
+    'search_box',
+    'visible',
+    'text_ids',
+    'text_mask',
+)
 
 
 # --- state -------------------------------------------------------------------
@@ -48,8 +53,12 @@ def state_from_variables(variables, tx, sharding):
   batch_stats = replicate(variables.get('batch_stats', {}), sharding)
   opt_state = jax.jit(tx.init, out_shardings=sharding)(params)
   step = replicate(np.zeros((), np.int32), sharding)
-  return {'step': step, 'params': params, 'batch_stats': batch_stats,
-          'opt_state': opt_state}
+  return {
+      'step': step,
+      'params': params,
+      'batch_stats': batch_stats,
+      'opt_state': opt_state,
+  }
 
 
 def abstract_state(variable_shapes, tx, sharding):
@@ -57,25 +66,31 @@ def abstract_state(variable_shapes, tx, sharding):
 
   variable_shapes: factory.variable_shapes(model, spec).
   """
-  shapes = {'step': jax.ShapeDtypeStruct((), jnp.int32),
-            'params': variable_shapes['params'],
-            'batch_stats': variable_shapes.get('batch_stats', {}),
-            'opt_state': jax.eval_shape(tx.init, variable_shapes['params'])}
+  shapes = {
+      'step': jax.ShapeDtypeStruct((), jnp.int32),
+      'params': variable_shapes['params'],
+      'batch_stats': variable_shapes.get('batch_stats', {}),
+      'opt_state': jax.eval_shape(tx.init, variable_shapes['params']),
+  }
   return jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-      shapes)
+      shapes,
+  )
 
 
 def replicate(tree, sharding):
   """Host values (identical on every process) -> replicated global arrays."""
+
   def put(x):
     x = np.asarray(jax.device_get(x))
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
   return jax.tree.map(put, tree)
 
 
 Setup = collections.namedtuple(
-    'Setup', 'model spec variable_shapes tx schedules runner abstract_state')
+    'Setup', 'model spec variable_shapes tx schedules runner abstract_state'
+)
 
 
 def setup(config, devices=None):
@@ -83,19 +98,27 @@ def setup(config, devices=None):
   model, spec = factory.create_model(config, bn_axis_name=AXIS)
   shapes = factory.variable_shapes(model, spec)
   tx, schedules = optim.make_optimizer(config, shapes['params'])
-  frozen = optim.param_labels(shapes['params'],
-                              optim.frozen_components(config))
+  frozen = optim.param_labels(shapes['params'], optim.frozen_components(config))
   frozen = jax.tree.map(lambda label: label == optim.FROZEN, frozen)
-  step = make_per_replica_step(model, spec, tx, config.loss, config.seed,
-                               frozen=frozen)
+  step = make_per_replica_step(
+      model, spec, tx, config.loss, config.seed, frozen=frozen
+  )
   runner = make_runner(config.train.parallel, step, devices)
-  return Setup(model, spec, shapes, tx, schedules, runner,
-               abstract_state(shapes, tx, runner.replicated))
+  return Setup(
+      model,
+      spec,
+      shapes,
+      tx,
+      schedules,
+      runner,
+      abstract_state(shapes, tx, runner.replicated),
+  )
 
 
 # --- the per-replica step ----------------------------------------------------
-def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS,
-                          frozen=None):
+def make_per_replica_step(
+    model, spec, tx, loss_config, seed, axis_name=AXIS, frozen=None
+):
   """step(state, batch) -> (new state, metrics) for one replica.
 
   frozen: a tree of Python bools like the params; True marks a frozen
@@ -108,42 +131,56 @@ def make_per_replica_step(model, spec, tx, loss_config, seed, axis_name=AXIS,
   metrics['finite'] = 0; the host stops or goes on (config.train.on_nan).
   """
   if spec.norm == 'batch' and model.bn_axis_name != axis_name:
-    raise ValueError(f'Build the model with bn_axis_name={axis_name!r} so '
-                     'BatchNorm uses global batch statistics.')
+    raise ValueError(
+        f'Build the model with bn_axis_name={axis_name!r} so '
+        'BatchNorm uses global batch statistics.'
+    )
   root = jax.random.key(seed)
 
   def loss_fn(params, batch_stats, batch, rng):
     outputs, updates = model.apply(
-        {'params': params, 'batch_stats': batch_stats}, batch['template'],
-        batch['search'], batch['text_ids'], batch['text_mask'], train=True,
-        rngs={'dropout': rng}, mutable=['batch_stats'])
-    terms = losses.compute_losses(outputs, batch, spec, loss_config,
-                                  axis_name)
+        {'params': params, 'batch_stats': batch_stats},
+        batch['template'],
+        batch['search'],
+        batch['text_ids'],
+        batch['text_mask'],
+        train=True,
+        rngs={'dropout': rng},
+        mutable=['batch_stats'],
+    )
+    terms = losses.compute_losses(outputs, batch, spec, loss_config, axis_name)
     return terms['loss'], (terms, updates['batch_stats'])
 
   def step(state, batch):
-    rng = jax.random.fold_in(jax.random.fold_in(root, state['step']),
-                             lax.axis_index(axis_name))
+    rng = jax.random.fold_in(
+        jax.random.fold_in(root, state['step']), lax.axis_index(axis_name)
+    )
     (_, (terms, batch_stats)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state['params'], state['batch_stats'], batch,
-                               rng)
+        loss_fn, has_aux=True
+    )(state['params'], state['batch_stats'], batch, rng)
     if frozen is None:
       grads = lax.pmean(grads, axis_name)
     else:  # Frozen gradients are neither computed nor all-reduced.
       grads = jax.tree.map(
           lambda g, f: jnp.zeros_like(g) if f else lax.pmean(g, axis_name),
-          grads, frozen)
+          grads,
+          frozen,
+      )
     terms = lax.pmean(terms, axis_name)
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-    new = {'step': state['step'], 'params': optax.apply_updates(
-        state['params'], updates), 'batch_stats': batch_stats,
-           'opt_state': opt_state}
+    new = {
+        'step': state['step'],
+        'params': optax.apply_updates(state['params'], updates),
+        'batch_stats': batch_stats,
+        'opt_state': opt_state,
+    }
     grad_norm = optax.tree.norm(grads)
     finite = jnp.isfinite(terms['loss']) & jnp.isfinite(grad_norm)
     new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state)
     new['step'] = state['step'] + 1
-    metrics = dict(terms, grad_norm=grad_norm,
-                   finite=finite.astype(jnp.float32))
+    metrics = dict(
+        terms, grad_norm=grad_norm, finite=finite.astype(jnp.float32)
+    )
     return new, metrics
 
   return step
@@ -164,8 +201,9 @@ class Runner:
     self.devices = list(devices or jax.devices())
     self.mesh = Mesh(np.array(self.devices), (AXIS,))
     self.replicated = NamedSharding(self.mesh, P())
-    self.local_devices = [d for d in self.devices
-                          if d.process_index == jax.process_index()]
+    self.local_devices = [
+        d for d in self.devices if d.process_index == jax.process_index()
+    ]
     self._batch_sharding = NamedSharding(self.mesh, P(AXIS))
     self._mapped = self._map(per_replica_step)
     self._compiled = None
@@ -188,29 +226,36 @@ class Runner:
     """Clear errors for a process-local batch of the wrong form."""
     missing = [k for k in BATCH_KEYS if k not in batch]
     if missing:
-      raise KeyError(f'The training batch lacks {missing}; the pipeline must '
-                     f'yield {", ".join(BATCH_KEYS)}.')
+      raise KeyError(
+          f'The training batch lacks {missing}; the pipeline must '
+          f'yield {", ".join(BATCH_KEYS)}.'
+      )
     sizes = {k: np.shape(batch[k])[0] for k in BATCH_KEYS}
     size = sizes['template']
     if len(set(sizes.values())) != 1 or size % len(self.local_devices):
       raise ValueError(
           f'Process-local batch sizes {sizes} must be equal and divide by '
-          f'the {len(self.local_devices)} local devices.')
+          f'the {len(self.local_devices)} local devices.'
+      )
 
   def put_batch(self, batch):
     """Process-local numpy batch -> global arrays sharded over 'data'."""
     self.check_local_batch(batch)
-    return {k: jax.make_array_from_process_local_data(
-        self._batch_sharding, self._layout(np.asarray(batch[k])))
-            for k in BATCH_KEYS}
+    return {
+        k: jax.make_array_from_process_local_data(
+            self._batch_sharding, self._layout(np.asarray(batch[k]))
+        )
+        for k in BATCH_KEYS
+    }
 
   def _layout(self, x):
     return x
 
   def metrics(self, metrics):
     """Device metrics -> {name: float} on the host."""
-    return {k: float(np.asarray(v.addressable_data(0)))
-            for k, v in metrics.items()}
+    return {
+        k: float(np.asarray(v.addressable_data(0))) for k, v in metrics.items()
+    }
 
 
 class PmapRunner(Runner):
@@ -222,9 +267,14 @@ class PmapRunner(Runner):
 
   def _map(self, per_replica_step):
     devices = None if self.devices == jax.devices() else self.devices
-    return jax.pmap(per_replica_step, axis_name=AXIS, devices=devices,
-                    in_axes=(None, 0), out_axes=(None, None),
-                    donate_argnums=(0,))
+    return jax.pmap(
+        per_replica_step,
+        axis_name=AXIS,
+        devices=devices,
+        in_axes=(None, 0),
+        out_axes=(None, None),
+        donate_argnums=(0,),
+    )
 
   def _layout(self, x):
     """Pairs -> (local devices, pairs per device, ...), pmap's mapped axis."""
@@ -235,9 +285,13 @@ class ShardMapRunner(Runner):
   """jax.jit(jax.shard_map) over a Mesh with Auto axes."""
 
   def _map(self, per_replica_step):
-    mapped = jax.shard_map(per_replica_step, mesh=self.mesh,
-                           in_specs=(P(), P(AXIS)), out_specs=(P(), P()),
-                           check_vma=False)
+    mapped = jax.shard_map(
+        per_replica_step,
+        mesh=self.mesh,
+        in_specs=(P(), P(AXIS)),
+        out_specs=(P(), P()),
+        check_vma=False,
+    )
     return jax.jit(mapped, donate_argnums=(0,))
 
 
@@ -247,8 +301,9 @@ RUNNERS = {'pmap': PmapRunner, 'shard_map': ShardMapRunner}
 def make_runner(parallel, per_replica_step, devices=None):
   """The runner for config.train.parallel ('pmap' | 'shard_map')."""
   if parallel not in RUNNERS:
-    raise ValueError(f"config.train.parallel={parallel!r}: use 'pmap' or "
-                     "'shard_map'.")
+    raise ValueError(
+        f"config.train.parallel={parallel!r}: use 'pmap' or " "'shard_map'."
+    )
   return RUNNERS[parallel](per_replica_step, devices)
 
 
@@ -261,7 +316,8 @@ def check_global_batch(global_batch, num_devices, num_processes):
         f'multiple of the device count {num_devices} ({num_processes} '
         f'process(es)): each device holds batch_size / devices pairs. Use '
         f'e.g. --config.train.batch_size={per_device * num_devices} or '
-        f'{(per_device + 1) * num_devices}.')
+        f'{(per_device + 1) * num_devices}.'
+    )
   return global_batch // num_processes
 
 
@@ -271,8 +327,11 @@ def synthetic_batch(config, batch_size, rng, vocab_size):
   rng: a numpy Generator. Every 4th target is absent; text ids are drawn in
   [1, vocab_size) with random lengths.
   """
-  tz, sx, t = (config.model.template_size, config.model.search_size,
-               config.text.max_len)
+  tz, sx, t = (
+      config.model.template_size,
+      config.model.search_size,
+      config.text.max_len,
+  )
   lengths = rng.integers(3, t + 1, size=batch_size)
   mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.int32)
   ids = rng.integers(1, vocab_size, size=(batch_size, t)).astype(np.int32)

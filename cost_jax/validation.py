@@ -51,7 +51,9 @@ class Validator:
     self.config = config
     self.prefix = prefix
     self.sequences = list(sequences)
-    self.frames = [[bad_frames.read_or_none(p) for p in s.frames] for s in self.sequences]
+    self.frames = [
+        [bad_frames.read_or_none(p) for p in s.frames] for s in self.sequences
+    ]
     self.baselines = self._baselines()
 
   def _baselines(self) -> dict:
@@ -78,8 +80,10 @@ class Validator:
     """{'val_auc', 'val_p20', 'val_s', and the baselines' scores}."""
     start = time.time()
     tracker = Tracker(self.config, variables)
-    rows = [sequence_scores(self.track(tracker, s, f), s.boxes, s.visible)
-            for s, f in zip(self.sequences, self.frames)]
+    rows = [
+        sequence_scores(self.track(tracker, s, f), s.boxes, s.visible)
+        for s, f in zip(self.sequences, self.frames)
+    ]
     out = {f'{self.prefix}{k}': v for k, v in mean_scores(rows).items()}
     out[f'{self.prefix}s'] = time.time() - start
     out.update(self.baselines)

@@ -28,8 +28,15 @@ import numpy as np
 
 from cost_jax import crops
 
-__all__ = ['PairParams', 'FrameError', 'decode_frame', 'jitter_box', 'to_gray', 'brightness',
-           'process_pair']
+__all__ = [
+    'PairParams',
+    'FrameError',
+    'decode_frame',
+    'jitter_box',
+    'to_gray',
+    'brightness',
+    'process_pair',
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +55,16 @@ class PairParams:
   @classmethod
   def from_config(cls, config) -> 'PairParams':
     d, m = config.data, config.model
-    return cls(template_size=int(m.template_size), search_size=int(m.search_size),
-               template_factor=float(d.template_factor), search_factor=float(d.search_factor),
-               center_jitter=float(d.center_jitter), scale_jitter=float(d.scale_jitter),
-               gray_prob=float(d.gray_prob), brightness_jitter=float(d.brightness_jitter))
+    return cls(
+        template_size=int(m.template_size),
+        search_size=int(m.search_size),
+        template_factor=float(d.template_factor),
+        search_factor=float(d.search_factor),
+        center_jitter=float(d.center_jitter),
+        scale_jitter=float(d.scale_jitter),
+        gray_prob=float(d.gray_prob),
+        brightness_jitter=float(d.brightness_jitter),
+    )
 
 
 class FrameError(OSError):
@@ -79,8 +92,9 @@ def decode_frame(data: bytes, path: str) -> np.ndarray:
   return image
 
 
-def jitter_box(rng: np.random.Generator, box, center_jitter: float,
-               scale_jitter: float) -> np.ndarray:
+def jitter_box(
+    rng: np.random.Generator, box, center_jitter: float, scale_jitter: float
+) -> np.ndarray:
   """TransT `_get_jittered_box`; (x, y, w, h) in, (x, y, w, h) out.
 
   Always draws 2 normals and 2 uniforms, so the stream does not depend on the
@@ -99,7 +113,9 @@ def jitter_box(rng: np.random.Generator, box, center_jitter: float,
 
 def to_gray(image: np.ndarray) -> np.ndarray:
   """cv2 grayscale replicated to 3 channels (TransT `ToGrayscale`)."""
-  return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+  return cv2.cvtColor(
+      cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR
+  )
 
 
 def brightness(image: np.ndarray, factor: float) -> np.ndarray:
@@ -123,18 +139,36 @@ def _pad_value(frame: np.ndarray, crop_box: np.ndarray, factor: float):
   return crops.pad_colour(frame)
 
 
-def _crop(rng, frame, box, factor, size, center_jitter, scale_jitter, target_box):
+def _crop(
+    rng, frame, box, factor, size, center_jitter, scale_jitter, target_box
+):
   """Jitter `box`, crop around it; -> (BGR crop, `target_box` in crop pixels)."""
   crop_box = jitter_box(rng, box, center_jitter, scale_jitter)
-  if not (crop_box[2] > 0 and crop_box[3] > 0 and math.isfinite(crop_box.sum())):
-    crop_box = np.asarray(box, np.float64)  # overflowed jitter: crop on the box itself
-  return crops.crop_and_map(frame, crop_box, target_box, factor, size,
-                            _pad_value(frame, crop_box, factor))
+  if not (
+      crop_box[2] > 0 and crop_box[3] > 0 and math.isfinite(crop_box.sum())
+  ):
+    crop_box = np.asarray(
+        box, np.float64
+    )  # overflowed jitter: crop on the box itself
+  return crops.crop_and_map(
+      frame,
+      crop_box,
+      target_box,
+      factor,
+      size,
+      _pad_value(frame, crop_box, factor),
+  )
 
 
-def process_pair(rng: np.random.Generator, template_frame: np.ndarray, template_box,
-                 search_frame: np.ndarray, search_box, search_visible: bool,
-                 params: PairParams) -> dict:
+def process_pair(
+    rng: np.random.Generator,
+    template_frame: np.ndarray,
+    template_box,
+    search_frame: np.ndarray,
+    search_box,
+    search_visible: bool,
+    params: PairParams,
+) -> dict:
   """Crops and augments one pair; BGR frames in, the example dict (without text) out.
 
   `search_box` is the target box when `search_visible`, else the box to centre
@@ -145,11 +179,26 @@ def process_pair(rng: np.random.Generator, template_frame: np.ndarray, template_
     same = search_frame is template_frame
     template_frame = to_gray(template_frame)
     search_frame = template_frame if same else to_gray(search_frame)
-  template, _ = _crop(rng, template_frame, template_box, params.template_factor,
-                      params.template_size, 0.0, 0.0, template_box)
-  search, mapped = _crop(rng, search_frame, search_box, params.search_factor,
-                         params.search_size, params.center_jitter, params.scale_jitter,
-                         search_box)
+  template, _ = _crop(
+      rng,
+      template_frame,
+      template_box,
+      params.template_factor,
+      params.template_size,
+      0.0,
+      0.0,
+      template_box,
+  )
+  search, mapped = _crop(
+      rng,
+      search_frame,
+      search_box,
+      params.search_factor,
+      params.search_size,
+      params.center_jitter,
+      params.scale_jitter,
+      search_box,
+  )
   factors = 1.0 + params.brightness_jitter * (2.0 * rng.random(2) - 1.0)
   template = cv2.cvtColor(brightness(template, factors[0]), cv2.COLOR_BGR2RGB)
   search = cv2.cvtColor(brightness(search, factors[1]), cv2.COLOR_BGR2RGB)
@@ -158,5 +207,9 @@ def process_pair(rng: np.random.Generator, template_frame: np.ndarray, template_
     box = np.asarray([x + 0.5 * w, y + 0.5 * h, w, h], np.float32)
   else:
     box = np.zeros(4, np.float32)
-  return {'template': template, 'search': search, 'search_box': box,
-          'visible': np.bool_(search_visible)}
+  return {
+      'template': template,
+      'search': search,
+      'search_box': box,
+      'visible': np.bool_(search_visible),
+  }

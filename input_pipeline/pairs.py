@@ -39,8 +39,15 @@ from cost_jax.text import Tokenizer, resolve_text_path
 from input_pipeline import augment, sources
 from input_pipeline.sampler import PairSampler, PairSpec, nearest_visible
 
-__all__ = ['make_train_iterator', 'PairMaker', 'PairIterator', 'FrameAccounting',
-           'BadDataError', 'save_batch_grid', 'KEYS']
+__all__ = [
+    'make_train_iterator',
+    'PairMaker',
+    'PairIterator',
+    'FrameAccounting',
+    'BadDataError',
+    'save_batch_grid',
+    'KEYS',
+]
 
 KEYS = ('template', 'search', 'search_box', 'visible', 'text_ids', 'text_mask')
 MAX_ATTEMPTS = 20  # Redraws of one example after unreadable frames.
@@ -80,27 +87,45 @@ class FrameAccounting:
       self.bad_paths.setdefault(path, reason)
       bad, reads = self.bad, self.reads
     if first:
-      logging.warning('Unreadable frame skipped: %s (%s); %d of %d frame reads failed so far.',
-                      path, reason, bad, reads)
+      logging.warning(
+          'Unreadable frame skipped: %s (%s); %d of %d frame reads failed so far.',
+          path,
+          reason,
+          bad,
+          reads,
+      )
     if bad > self.max_bad_fraction * max(reads, self.min_reads):
-      shown = '\n'.join(f'  {p}: {r}' for p, r in list(self.bad_paths.items())[:10])
+      shown = '\n'.join(
+          f'  {p}: {r}' for p, r in list(self.bad_paths.items())[:10]
+      )
       raise BadDataError(
           f'{bad} of {reads} frame reads failed ({len(self.bad_paths)} distinct files), more '
           f'than config.data.max_bad_fraction={self.max_bad_fraction} allows. Fix or remove '
-          f'the files, or raise --config.data.max_bad_fraction. First failures:\n{shown}')
+          f'the files, or raise --config.data.max_bad_fraction. First failures:\n{shown}'
+      )
 
   def stats(self) -> dict:
     with self._lock:
-      return {'frame_reads': self.reads, 'bad_frames': self.bad,
-              'bad_files': len(self.bad_paths)}
+      return {
+          'frame_reads': self.reads,
+          'bad_frames': self.bad,
+          'bad_files': len(self.bad_paths),
+      }
 
 
 class PairMaker:
   """Example index -> one example dict (numpy), deterministic in (seed, process, index)."""
 
-  def __init__(self, sampler: PairSampler, readers: dict, params: augment.PairParams,
-               tokenizer, seed: int = 0, process_index: int = 0,
-               accounting: FrameAccounting | None = None):
+  def __init__(
+      self,
+      sampler: PairSampler,
+      readers: dict,
+      params: augment.PairParams,
+      tokenizer,
+      seed: int = 0,
+      process_index: int = 0,
+      accounting: FrameAccounting | None = None,
+  ):
     self.sampler = sampler
     self.readers = readers
     self.params = params
@@ -111,7 +136,9 @@ class PairMaker:
     self._text: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
   def rng(self, index: int, attempt: int = 0) -> np.random.Generator:
-    return np.random.default_rng([self.seed, self.process_index, int(index), attempt])
+    return np.random.default_rng(
+        [self.seed, self.process_index, int(index), attempt]
+    )
 
   def sample(self, index: int, attempt: int = 0) -> PairSpec:
     """The pair drawn for `index` (before reading frames); for tests and tools."""
@@ -121,7 +148,9 @@ class PairMaker:
     """The example for global example `index` of this process."""
     try:
       return self._make(int(index))
-    except BaseException as e:  # Kept so PairIterator re-raises it instead of a TF error.
+    except (
+        BaseException
+    ) as e:  # Kept so PairIterator re-raises it instead of a TF error.
       if self.accounting.fatal is None:
         self.accounting.fatal = e
       raise
@@ -142,8 +171,10 @@ class PairMaker:
         self.accounting.failed(e.path, e.reason)
         continue
       return self._process(rng, spec, template_frame, search_frame)
-    raise BadDataError(f'example {index}: {MAX_ATTEMPTS} draws in a row hit unreadable '
-                       f'frames; see the warnings above for their paths')
+    raise BadDataError(
+        f'example {index}: {MAX_ATTEMPTS} draws in a row hit unreadable '
+        f'frames; see the warnings above for their paths'
+    )
 
   def _read(self, dataset: str, path: str) -> np.ndarray:
     try:
@@ -164,9 +195,18 @@ class PairMaker:
   def _process(self, rng, spec: PairSpec, template_frame, search_frame) -> dict:
     seq = spec.sequence
     visible = spec.search_visible
-    search_box = seq.boxes[spec.search if visible else nearest_visible(seq.visible, spec.search)]
-    example = augment.process_pair(rng, template_frame, seq.boxes[spec.template],
-                                   search_frame, search_box, visible, self.params)
+    search_box = seq.boxes[
+        spec.search if visible else nearest_visible(seq.visible, spec.search)
+    ]
+    example = augment.process_pair(
+        rng,
+        template_frame,
+        seq.boxes[spec.template],
+        search_frame,
+        search_box,
+        visible,
+        self.params,
+    )
     example['text_ids'], example['text_mask'] = self._tokens(spec)
     return example
 
@@ -184,6 +224,7 @@ class PairIterator:
 
   def __init__(self, dataset, accounting: FrameAccounting):
     import tensorflow as tf  # Lazy: TensorFlow (heavy) only for the stream.
+
     self.dataset = dataset
     self.accounting = accounting
     self._tf_error = tf.errors.OpError
@@ -215,19 +256,31 @@ def _resolve_process(process_index, process_count) -> tuple[int, int]:
 
 def local_batch_size(global_batch: int, process_count: int) -> int:
   if global_batch % process_count:
-    raise ValueError(f'config.train.batch_size={global_batch} is not divisible by the '
-                     f'{process_count} processes')
+    raise ValueError(
+        f'config.train.batch_size={global_batch} is not divisible by the '
+        f'{process_count} processes'
+    )
   return global_batch // process_count
 
 
-def make_pair_maker(config, process_index: int = 0, process_count: int = 1) -> PairMaker:
+def make_pair_maker(
+    config, process_index: int = 0, process_count: int = 1
+) -> PairMaker:
   """The numpy part of the pipeline (sampling, decode, crops, text) for this process."""
   pools, readers = sources.load_pools(config, process_index, process_count)
   sampler = PairSampler(pools, max_gap=int(config.data.max_gap))
-  tokenizer = Tokenizer(resolve_text_path(config.text.path), int(config.text.max_len))
-  return PairMaker(sampler, readers, augment.PairParams.from_config(config), tokenizer,
-                   seed=config.seed, process_index=process_index,
-                   accounting=FrameAccounting(config.data.max_bad_fraction))
+  tokenizer = Tokenizer(
+      resolve_text_path(config.text.path), int(config.text.max_len)
+  )
+  return PairMaker(
+      sampler,
+      readers,
+      augment.PairParams.from_config(config),
+      tokenizer,
+      seed=config.seed,
+      process_index=process_index,
+      accounting=FrameAccounting(config.data.max_bad_fraction),
+  )
 
 
 def build_dataset(maker: PairMaker, batch_size: int, start_step: int = 0):
@@ -239,19 +292,28 @@ def build_dataset(maker: PairMaker, batch_size: int, start_step: int = 0):
   (cv2 decodes and resizes without the GIL) and come out in order.
   """
   import tensorflow as tf  # Lazy: TensorFlow (heavy) only for the stream.
+
   try:  # JAX owns the accelerators; tf.data needs none.
     tf.config.set_visible_devices([], 'GPU')
   except RuntimeError:  # TF already initialised its devices.
     pass
   p, t = maker.params, maker.tokenizer.max_len
-  specs = {'template': (tf.uint8, (p.template_size, p.template_size, 3)),
-           'search': (tf.uint8, (p.search_size, p.search_size, 3)),
-           'search_box': (tf.float32, (4,)), 'visible': (tf.bool, ()),
-           'text_ids': (tf.int32, (t,)), 'text_mask': (tf.int32, (t,))}
+  specs = {
+      'template': (tf.uint8, (p.template_size, p.template_size, 3)),
+      'search': (tf.uint8, (p.search_size, p.search_size, 3)),
+      'search_box': (tf.float32, (4,)),
+      'visible': (tf.bool, ()),
+      'text_ids': (tf.int32, (t,)),
+      'text_mask': (tf.int32, (t,)),
+  }
 
   def make(step):
-    values = tf.numpy_function(lambda s: maker.batch(s, batch_size), [step],
-                               [specs[k][0] for k in KEYS], name='make_pairs')
+    values = tf.numpy_function(
+        lambda s: maker.batch(s, batch_size),
+        [step],
+        [specs[k][0] for k in KEYS],
+        name='make_pairs',
+    )
     for value, key in zip(values, KEYS):
       value.set_shape((batch_size,) + specs[key][1])
     return dict(zip(KEYS, values))
@@ -264,8 +326,9 @@ def build_dataset(maker: PairMaker, batch_size: int, start_step: int = 0):
   return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def make_train_iterator(config, process_index=None, process_count=None,
-                        start_step: int = 0) -> PairIterator:
+def make_train_iterator(
+    config, process_index=None, process_count=None, start_step: int = 0
+) -> PairIterator:
   """This process's iterator of training batches (see the module doc).
 
   `process_index` / `process_count` default to 0 / 1 (pass
@@ -279,7 +342,9 @@ def make_train_iterator(config, process_index=None, process_count=None,
   return PairIterator(dataset, maker.accounting)
 
 
-def save_batch_grid(batch: dict, path: str, max_examples: int = 16) -> np.ndarray:
+def save_batch_grid(
+    batch: dict, path: str, max_examples: int = 16
+) -> np.ndarray:
   """Writes a PNG: one row per example, template | search with its box (green; red
   border and 'absent' when not visible).  Returns the RGB grid."""
   search = np.asarray(batch['search'])
@@ -288,16 +353,23 @@ def save_batch_grid(batch: dict, path: str, max_examples: int = 16) -> np.ndarra
   rows = []
   for i in range(n):
     canvas = np.zeros((side, template.shape[2] + side, 3), np.uint8)
-    canvas[:template.shape[1], :template.shape[2]] = template[i]
+    canvas[: template.shape[1], : template.shape[2]] = template[i]
     view = np.array(search[i])  # a writable copy
     if bool(batch['visible'][i]):
       cx, cy, w, h = np.asarray(batch['search_box'][i], np.float64) * side
-      cv2.rectangle(view, (int(round(cx - w / 2)), int(round(cy - h / 2))),
-                    (int(round(cx + w / 2)), int(round(cy + h / 2))), (0, 255, 0), 1)
+      cv2.rectangle(
+          view,
+          (int(round(cx - w / 2)), int(round(cy - h / 2))),
+          (int(round(cx + w / 2)), int(round(cy + h / 2))),
+          (0, 255, 0),
+          1,
+      )
     else:
       cv2.rectangle(view, (0, 0), (side - 1, side - 1), (255, 0, 0), 3)
-      cv2.putText(view, 'absent', (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 0, 0), 2)
-    canvas[:, template.shape[2]:] = view
+      cv2.putText(
+          view, 'absent', (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 0, 0), 2
+      )
+    canvas[:, template.shape[2] :] = view
     rows.append(canvas)
   grid = np.concatenate(rows, axis=0) if rows else np.zeros((1, 1, 3), np.uint8)
   if not cv2.imwrite(path, np.ascontiguousarray(grid[..., ::-1])):

@@ -21,10 +21,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # of the training tests: the same step compiles once per machine.
 CACHE_DIR = os.path.join(tempfile.gettempdir(), 'cost_jax_test_xla_cache')
 
-TINY_BERT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=1,
-                 num_attention_heads=2, intermediate_size=64,
-                 max_position_embeddings=64, hidden_dropout_prob=0.0,
-                 attention_probs_dropout_prob=0.0, hidden_act='gelu')
+TINY_BERT = dict(
+    vocab_size=64,
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=64,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+    hidden_act='gelu',
+)
 
 
 def tiny_text_folder(root):
@@ -42,6 +49,7 @@ def tiny_text_folder(root):
 def tiny_config(root, variant='smoke', num_steps=6):
   """The smoke config with a tiny random BERT, no dropout, global batch 4."""
   from configs import cost
+
   config = cost.get_config(variant)
   config.text.path = tiny_text_folder(root)
   config.text.pretrained = False
@@ -60,38 +68,43 @@ def global_batch(config, step, seed=0):
   """The global batch of `step` (numpy, the input pipeline's format); pairs
   0 and 1 (4 and 5, ...) share a description."""
   from cost_jax import train_step
+
   rng = np.random.default_rng([seed, step])
-  batch = train_step.synthetic_batch(config, config.train.batch_size, rng,
-                                     TINY_BERT['vocab_size'])
+  batch = train_step.synthetic_batch(
+      config, config.train.batch_size, rng, TINY_BERT['vocab_size']
+  )
   for key in ('text_ids', 'text_mask'):
-    batch[key][1::4] = batch[key][0::4][:len(batch[key][1::4])]
+    batch[key][1::4] = batch[key][0::4][: len(batch[key][1::4])]
   return batch
 
 
 def local_slice(batch, process_index, process_count):
   """This process's contiguous share of a global batch."""
   n = len(batch['template']) // process_count
-  return {k: v[process_index * n:(process_index + 1) * n]
-          for k, v in batch.items()}
+  return {
+      k: v[process_index * n : (process_index + 1) * n]
+      for k, v in batch.items()
+  }
 
 
 def batch_iterator(config, process_index, process_count, start_step):
   """Endless process-local batches from `start_step` on."""
   step = start_step
   while True:
-    yield local_slice(global_batch(config, step), process_index,
-                      process_count)
+    yield local_slice(global_batch(config, step), process_index, process_count)
     step += 1
 
 
 def blocking_iterator(num_batches):
   """A batch source that stops yielding (sleeps) after `num_batches`."""
+
   def make(config, process_index, process_count, start_step):
     source = batch_iterator(config, process_index, process_count, start_step)
     for _ in range(num_batches):
       yield next(source)
     while True:
       time.sleep(60)
+
   return make
 
 
@@ -99,6 +112,7 @@ def dying_iterator(num_batches, victim, wait_s=0.0):
   """A batch source with which process `victim` SIGKILLs itself after
   `num_batches` batches and `wait_s` seconds (in which an async checkpoint
   save can finish); the others go on."""
+
   def make(config, process_index, process_count, start_step):
     source = batch_iterator(config, process_index, process_count, start_step)
     for i in range(1 << 30):
@@ -106,6 +120,7 @@ def dying_iterator(num_batches, victim, wait_s=0.0):
         time.sleep(wait_s)
         os.kill(os.getpid(), signal.SIGKILL)
       yield next(source)
+
   return make
 
 
@@ -130,6 +145,7 @@ def sgd_optimizer(config, params):
   its sign, which another reduction order flips."""
   del params
   import optax
+
   lr = config.train.lr
   return optax.sgd(lr), {'default': optax.constant_schedule(lr)}
 
@@ -149,21 +165,29 @@ def flat_params(state):
   """{'a/b/kernel': numpy array} of a train state's params."""
   import jax
   from flax import traverse_util
-  return {'/'.join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(
-      jax.device_get(state['params'])).items()}
+
+  return {
+      '/'.join(k): np.asarray(v)
+      for k, v in traverse_util.flatten_dict(
+          jax.device_get(state['params'])
+      ).items()
+  }
 
 
 def replicated(devices=None):
   """A replicated sharding over `devices` (default: all)."""
   import jax
+
   devices = jax.devices() if devices is None else devices
   return jax.sharding.NamedSharding(
       jax.sharding.Mesh(np.array(devices), ('data',)),
-      jax.sharding.PartitionSpec())
+      jax.sharding.PartitionSpec(),
+  )
 
 
 def enable_compilation_cache():
   import jax
+
   jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 
 
@@ -171,13 +195,21 @@ def subprocess_env(devices=4):
   """Environment of a JAX subprocess with `devices` CPU devices and this
   process's other XLA flags (equal flags give bit-equal results)."""
   env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
-  flags = [f for f in env.get('XLA_FLAGS', '').split()
-           if not f.startswith('--xla_force_host_platform_device_count')]
+  flags = [
+      f
+      for f in env.get('XLA_FLAGS', '').split()
+      if not f.startswith('--xla_force_host_platform_device_count')
+  ]
   flags.append(f'--xla_force_host_platform_device_count={devices}')
-  env.update(XLA_FLAGS=' '.join(flags), JAX_DISABLE_MOST_OPTIMIZATIONS='1',
-             JAX_PLATFORMS='cpu', JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
-             COST_JAX_TENSORBOARD='0', TF_CPP_MIN_LOG_LEVEL='2',
-             PYTHONPATH=os.pathsep.join([ROOT, env.get('PYTHONPATH', '')]))
+  env.update(
+      XLA_FLAGS=' '.join(flags),
+      JAX_DISABLE_MOST_OPTIMIZATIONS='1',
+      JAX_PLATFORMS='cpu',
+      JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
+      COST_JAX_TENSORBOARD='0',
+      TF_CPP_MIN_LOG_LEVEL='2',
+      PYTHONPATH=os.pathsep.join([ROOT, env.get('PYTHONPATH', '')]),
+  )
   return env
 
 
@@ -190,8 +222,12 @@ def assert_sgd_runs_close(actual, expected, workdir, lr):
     norms = {r['step']: r['grad_norm'] for r in map(json.loads, f)}
   assert set(actual) == set(expected)
   worst = max(
-      (float(np.abs(actual[k] - v).max()) /
-       sgd_params_atol(lr, norms.values(), float(np.abs(v).max())), k)
-      for k, v in expected.items())
+      (
+          float(np.abs(actual[k] - v).max())
+          / sgd_params_atol(lr, norms.values(), float(np.abs(v).max())),
+          k,
+      )
+      for k, v in expected.items()
+  )
   print(f'SGD params: max |difference| / bound {worst[0]:.3g} ({worst[1]})')
   assert worst[0] <= 1, worst

@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def load(name):
   """benchmarks/<name>.py as a module."""
   spec = importlib.util.spec_from_file_location(
-      f'bench_{name}', os.path.join(ROOT, 'benchmarks', f'{name}.py'))
+      f'bench_{name}', os.path.join(ROOT, 'benchmarks', f'{name}.py')
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -21,8 +22,10 @@ def load(name):
 
 def test_tracker_speed_quick(capsys):
   module = load('tracker_speed')
-  assert module.main(['--quick', '--dtypes=float32', '--torch=off',
-                      '--repeats=1']) == 0
+  assert (
+      module.main(['--quick', '--dtypes=float32', '--torch=off', '--repeats=1'])
+      == 0
+  )
   out = capsys.readouterr().out
   assert 'single stream' in out and 'batched' in out
   assert out.count('smoke ') >= 3  # 1 single-stream row, 2 batched (B=1, 4).
@@ -39,11 +42,16 @@ def test_train_step_quick(capsys):
 def test_flops_stages_add_up_to_the_step(capsys):
   """XLA's per-stage counts cover the whole per-frame step."""
   assert load('flops').main(['--models=smoke']) == 0
-  rows = {line[:44].strip(): float(line[44:].split()[0])
-          for line in capsys.readouterr().out.splitlines()
-          if line.startswith('per ')}
-  frame = sum(v for k, v in rows.items()
-              if k.startswith('per frame:') and 'whole' not in k)
+  rows = {
+      line[:44].strip(): float(line[44:].split()[0])
+      for line in capsys.readouterr().out.splitlines()
+      if line.startswith('per ')
+  }
+  frame = sum(
+      v
+      for k, v in rows.items()
+      if k.startswith('per frame:') and 'whole' not in k
+  )
   whole = rows['per frame: whole step (track)']
   assert whole > 0 and abs(frame - whole) <= 0.02 * whole + 0.01, rows
 
@@ -58,17 +66,32 @@ def test_device_check_dry_run(tmp_path):
   site = tmp_path / 'site'
   site.mkdir()
   (site / 'sitecustomize.py').write_text(
-      'import sys\n' + ''.join(f'sys.modules[{m!r}] = None\n' for m in BLOCKED))
-  env = {k: v for k, v in os.environ.items()
-         if k not in ('XLA_FLAGS', 'JAX_DISABLE_MOST_OPTIMIZATIONS')}
+      'import sys\n' + ''.join(f'sys.modules[{m!r}] = None\n' for m in BLOCKED)
+  )
+  env = {
+      k: v
+      for k, v in os.environ.items()
+      if k not in ('XLA_FLAGS', 'JAX_DISABLE_MOST_OPTIMIZATIONS')
+  }
   env['PYTHONPATH'] = os.pathsep.join([str(site), ROOT])
   out = tmp_path / 'out'
   # A budget well above the dry run's own (110 s) so that a busy machine
   # does not skip stages: this checks that they work, not how fast.
   proc = subprocess.run(
-      [sys.executable, 'benchmarks/device_check.py', '--dry_run',
-       f'--out={out}', '--budget_s=500'], cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=900, check=False)
+      [
+          sys.executable,
+          'benchmarks/device_check.py',
+          '--dry_run',
+          f'--out={out}',
+          '--budget_s=500',
+      ],
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=900,
+      check=False,
+  )
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   report = json.loads((out / 'device_check.json').read_text())
   assert report['machine']['config_dict'].startswith('stand-in')
@@ -113,6 +136,7 @@ def test_missing_text_folder_gets_bert_base(tmp_path):
   """Without the paper's bert-base-uncased folder the device check still
   builds the paper model: a config.json of the BERT-base architecture."""
   from configs import cost
+
   config = cost.get_config('paper')
   config.text.path = str(tmp_path / 'absent')
   folder = tmp_path / 'text'

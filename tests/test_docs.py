@@ -40,16 +40,25 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ['README.md', 'BENCHMARKS.md', 'checkpoints/README.md'] + sorted(
-    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, 'docs', '*.md'))
+)
 PROGRAMS = ('python', 'python3', 'pip', 'pip3')
-ARGPARSE_MODULES = ('cost_jax.convert', 'cost_jax.analyze', 'cost_jax.ablations',
-                    'cost_jax.export', 'input_pipeline.stats', 'input_pipeline.synthetic')
+ARGPARSE_MODULES = (
+    'cost_jax.convert',
+    'cost_jax.analyze',
+    'cost_jax.ablations',
+    'cost_jax.export',
+    'input_pipeline.stats',
+    'input_pipeline.synthetic',
+)
 CONFIG_GROUPS = ('model', 'text', 'loss', 'data', 'train', 'track')
 
 
 @dataclasses.dataclass(frozen=True)
 class Command:
   """One python/pip command of a doc: where it is and its words."""
+
   where: str
   argv: tuple
 
@@ -69,15 +78,23 @@ def snippets(text):
   while i < len(lines):
     fence = re.match(r'\s*(```|~~~)\s*(\w*)', lines[i])
     if fence:
-      end = next((j for j in range(i + 1, len(lines))
-                  if lines[j].strip().startswith(fence.group(1))), len(lines))
+      end = next(
+          (
+              j
+              for j in range(i + 1, len(lines))
+              if lines[j].strip().startswith(fence.group(1))
+          ),
+          len(lines),
+      )
       kind = 'python' if fence.group(2).lower() in ('python', 'py') else 'shell'
-      yield i + 2, kind, '\n'.join(lines[i + 1:end])
+      yield i + 2, kind, '\n'.join(lines[i + 1 : end])
       i = end + 1
       continue
     if lines[i].startswith('    ') and (i == 0 or not lines[i - 1].strip()):
       end = i
-      while end < len(lines) and (lines[end].startswith('    ') or not lines[end].strip()):
+      while end < len(lines) and (
+          lines[end].startswith('    ') or not lines[end].strip()
+      ):
         end += 1
       yield i + 1, 'shell', '\n'.join(line[4:] for line in lines[i:end])
       i = end
@@ -92,8 +109,12 @@ def _balance_quotes(segment):
   """Drops one unmatched quote (a wrapper's --command="... split by && or a newline)."""
   for quote in '"\'':
     if segment.count(quote) % 2:
-      k = segment.rfind(quote) if segment.rstrip().endswith(quote) else segment.find(quote)
-      segment = segment[:k] + segment[k + 1:]
+      k = (
+          segment.rfind(quote)
+          if segment.rstrip().endswith(quote)
+          else segment.find(quote)
+      )
+      segment = segment[:k] + segment[k + 1 :]
   return segment
 
 
@@ -129,9 +150,14 @@ def commands_in_shell(text, first_line, source):
       try:
         words = shlex.split(segment, comments=True)
       except ValueError as e:
-        found.append(Command(f'{source}:{start}', ('<unsplittable>', segment, str(e))))
+        found.append(
+            Command(f'{source}:{start}', ('<unsplittable>', segment, str(e)))
+        )
         continue
-      k = next((k for k, w in enumerate(words) if os.path.basename(w) in PROGRAMS), None)
+      k = next(
+          (k for k, w in enumerate(words) if os.path.basename(w) in PROGRAMS),
+          None,
+      )
       if k is not None:
         found.append(Command(f'{source}:{start}', _clean(words[k:])))
   return found
@@ -161,14 +187,17 @@ COMMANDS = all_commands()
 # --- values, config fields -----------------------------------------------------------------
 def is_placeholder(value):
   """DIR, N, COMMAND, $BUCKET, <name>, ... stand for the user's values."""
-  return bool(re.fullmatch(r'[A-Z][A-Z0-9_]*', value) or
-              any(m in value for m in ('$', '<', '...', '…')))
+  return bool(
+      re.fullmatch(r'[A-Z][A-Z0-9_]*', value)
+      or any(m in value for m in ('$', '<', '...', '…'))
+  )
 
 
 @functools.lru_cache(maxsize=None)
 def load_config(spec):
   """'configs/cost.py:demo,no_lb' -> (ConfigDict, problem or None); '[...]' is optional syntax."""
   from configs import cost
+
   path, _, variant = re.sub(r'\[[^\]]*\]', '', spec).partition(':')
   if not os.path.isfile(os.path.join(ROOT, path)):
     return None, f'no config file {path!r}'
@@ -208,7 +237,9 @@ def config_field_problem(config, key, value=None):
       return f'config.{".".join(parts[:k + 1])} is not a field of variant {config.variant!r}'
     node = node[part]
   if hasattr(node, 'keys'):
-    return f'config.{key} is a group, not a field' if value is not None else None
+    return (
+        f'config.{key} is a group, not a field' if value is not None else None
+    )
   return None if value is None else _value_problem(key, node, value)
 
 
@@ -218,25 +249,31 @@ def main_flags():
   """{name: absl Flag} of main.py (imported, not run)."""
   import main  # noqa: F401  (defines the flags)
   from absl import flags
+
   return {name: flags.FLAGS[name] for name in flags.FLAGS}
 
 
 def check_main(args):
   """Problems of `python main.py ARGS`."""
   defined, problems = main_flags(), []
-  spec = next((a.split('=', 1)[1] for a in args if a.startswith('--config=')), 'configs/cost.py')
+  spec = next(
+      (a.split('=', 1)[1] for a in args if a.startswith('--config=')),
+      'configs/cost.py',
+  )
   config, problem = load_config(spec)
   problems += [problem] if problem else []
   words = list(args)
   while words:
     word = words.pop(0)
     if not word.startswith('--'):
-      problems.append(f'unexpected argument {word!r} (main.py takes only flags)')
+      problems.append(
+          f'unexpected argument {word!r} (main.py takes only flags)'
+      )
       continue
     name, eq, value = word[2:].partition('=')
     if name.startswith('config.'):
       if config is not None:
-        problem = config_field_problem(config, name[len('config.'):], value)
+        problem = config_field_problem(config, name[len('config.') :], value)
         problems += [problem] if problem else []
       continue
     flag = defined.get(name)
@@ -249,8 +286,11 @@ def check_main(args):
       value = words.pop(0)
     choices = getattr(getattr(flag, 'parser', None), 'enum_values', None)
     if choices and not is_placeholder(value):
-      problems += [f'--{name}={v}: not one of {choices}' for v in value.split('|')
-                   if v not in choices]
+      problems += [
+          f'--{name}={v}: not one of {choices}'
+          for v in value.split('|')
+          if v not in choices
+      ]
   return problems
 
 
@@ -265,13 +305,16 @@ class Option:
 @dataclasses.dataclass(frozen=True)
 class Usage:
   """What a command's --help says: its options, required flags and sub-commands."""
+
   options: dict
   required: frozenset
   subcommands: tuple
 
 
 def _help_argv(target, sub=None):
-  head = [sys.executable] + (['-m', target] if not target.endswith('.py') else [target])
+  head = [sys.executable] + (
+      ['-m', target] if not target.endswith('.py') else [target]
+  )
   return head + ([sub] if sub else []) + ['--help']
 
 
@@ -282,9 +325,17 @@ def help_text(target, sub=None):
   """`python TARGET [SUB] --help`, run once (cwd: the repository root)."""
   if (target, sub) not in _HELP:
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')
-    out = subprocess.run(_help_argv(target, sub), cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, f'{_help_argv(target, sub)} failed:\n{out.stderr[-2000:]}'
+    out = subprocess.run(
+        _help_argv(target, sub),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        out.returncode == 0
+    ), f'{_help_argv(target, sub)} failed:\n{out.stderr[-2000:]}'
     _HELP[(target, sub)] = out.stdout
   return _HELP[(target, sub)]
 
@@ -292,16 +343,25 @@ def help_text(target, sub=None):
 def parse_help(text):
   """Usage of an argparse --help text."""
   options = {}
-  for m in re.finditer(r'^  (?:-\w(?: \w+)?, )?(--[\w-]+)(?:[ =](\{[^}]*\}|[A-Z][A-Z0-9_]*)'
-                       r'( \[[A-Z0-9_]+ \.\.\.\])?)?', text, re.M):
+  for m in re.finditer(
+      r'^  (?:-\w(?: \w+)?, )?(--[\w-]+)(?:[ =](\{[^}]*\}|[A-Z][A-Z0-9_]*)'
+      r'( \[[A-Z0-9_]+ \.\.\.\])?)?',
+      text,
+      re.M,
+  ):
     value = m.group(2) or ''
     choices = tuple(value[1:-1].split(',')) if value.startswith('{') else ()
     options[m.group(1)] = Option(bool(value), bool(m.group(3)), choices)
   usage = text.split('\n\n')[0]
-  required = frozenset(m.group(2) for m in re.finditer(r'(\[?)(--[\w-]+)', usage)
-                       if not m.group(1))
+  required = frozenset(
+      m.group(2)
+      for m in re.finditer(r'(\[?)(--[\w-]+)', usage)
+      if not m.group(1)
+  )
   subs = re.search(r'\{([\w,-]+)\} \.\.\.', usage)
-  return Usage(options, required, tuple(subs.group(1).split(',')) if subs else ())
+  return Usage(
+      options, required, tuple(subs.group(1).split(',')) if subs else ()
+  )
 
 
 def usage_of(target, sub=None):
@@ -311,25 +371,40 @@ def usage_of(target, sub=None):
 def _convert_config_problems(sub, args):
   """cost_jax.convert strips --config.<field>=V before argparse: check them like main.py."""
   from cost_jax.convert.__main__ import DEFAULT_CONFIG
-  overrides = [a[len('--config.'):] for a in args if a.startswith('--config.')]
+
+  overrides = [a[len('--config.') :] for a in args if a.startswith('--config.')]
   if not overrides or sub == 'export' or sub not in DEFAULT_CONFIG:
-    return ['--config.<field> overrides: export takes none'] if overrides else []
+    return (
+        ['--config.<field> overrides: export takes none'] if overrides else []
+    )
   target_cost = any(a in ('--target=cost', 'cost') for a in args)
-  spec = next((a.split('=', 1)[1] for a in args if a.startswith('--config=')),
-              DEFAULT_CONFIG['transt_cost' if sub == 'transt' and target_cost else sub])
+  spec = next(
+      (a.split('=', 1)[1] for a in args if a.startswith('--config=')),
+      DEFAULT_CONFIG['transt_cost' if sub == 'transt' and target_cost else sub],
+  )
   config, problem = load_config(spec)
   if problem:
     return [problem]
-  found = [config_field_problem(config, *o.split('=', 1)) if '=' in o else
-           config_field_problem(config, o, '') for o in overrides]
+  found = [
+      config_field_problem(config, *o.split('=', 1))
+      if '=' in o
+      else config_field_problem(config, o, '')
+      for o in overrides
+  ]
   return [p for p in found if p]
 
 
 def check_argparse(target, args):
   """Problems of `python TARGET ARGS` for an argparse command."""
-  words = [a for a in args if not (target == 'cost_jax.convert' and a.startswith('--config.'))]
+  words = [
+      a
+      for a in args
+      if not (target == 'cost_jax.convert' and a.startswith('--config.'))
+  ]
   usage, sub, problems = usage_of(target), None, []
-  if target == 'cost_jax.analyze' and words[:1] == ['pack']:  # a sub-command of its own
+  if target == 'cost_jax.analyze' and words[:1] == [
+      'pack'
+  ]:  # a sub-command of its own
     sub = words.pop(0)
     usage = usage_of(target, sub)
   elif usage.subcommands:
@@ -337,7 +412,11 @@ def check_argparse(target, args):
       return [f'{target}: no sub-command (one of {usage.subcommands})']
     sub = words.pop(0)
     if is_placeholder(sub):
-      return [f'{target} {sub}: a placeholder sub-command takes no flags here'] if words else []
+      return (
+          [f'{target} {sub}: a placeholder sub-command takes no flags here']
+          if words
+          else []
+      )
     if sub not in usage.subcommands:
       return [f'{target}: {sub!r} is not one of {usage.subcommands}']
     usage = usage_of(target, sub)
@@ -352,18 +431,27 @@ def check_argparse(target, args):
     name, eq, value = word.partition('=')
     option = usage.options.get(name)
     if option is None:
-      problems.append(f'{target}{" " + sub if sub else ""}: {name} is not accepted '
-                      f'(known: {", ".join(sorted(usage.options))})')
+      problems.append(
+          f'{target}{" " + sub if sub else ""}: {name} is not accepted '
+          f'(known: {", ".join(sorted(usage.options))})'
+      )
       continue
     seen.add(name)
     values = [value] if eq else []
     if option.takes_value and not eq:
-      while words and not words[0].startswith('-') and (option.many or not values):
+      while (
+          words and not words[0].startswith('-') and (option.many or not values)
+      ):
         values.append(words.pop(0))
     if option.choices:
-      problems += [f'{name} {v}: not one of {option.choices}' for v in values
-                   if not is_placeholder(v) and v not in option.choices]
-  problems += [f'{target}: required {r} missing' for r in sorted(usage.required - seen)]
+      problems += [
+          f'{name} {v}: not one of {option.choices}'
+          for v in values
+          if not is_placeholder(v) and v not in option.choices
+      ]
+  problems += [
+      f'{target}: required {r} missing' for r in sorted(usage.required - seen)
+  ]
   return problems
 
 
@@ -378,7 +466,8 @@ def _target(args):
 def is_argparse(target):
   """Whether `python [-m] TARGET` is an argparse command checked by --help."""
   return target in ARGPARSE_MODULES or bool(
-      re.fullmatch(r'benchmarks(/\w+\.py|\.\w+)', target))
+      re.fullmatch(r'benchmarks(/\w+\.py|\.\w+)', target)
+  )
 
 
 def check_python(args):
@@ -391,7 +480,9 @@ def check_python(args):
       found = False
     if not found:
       return [f'no module {target!r}']
-  elif not target.endswith('.py') or not os.path.isfile(os.path.join(ROOT, target)):
+  elif not target.endswith('.py') or not os.path.isfile(
+      os.path.join(ROOT, target)
+  ):
     return [f'no script {target!r}']
   if not rest:  # `python -m cost_jax.convert` names the tool: it exists
     return []
@@ -400,8 +491,11 @@ def check_python(args):
   if is_argparse(target):
     return check_argparse(target, rest)
   if target == 'pytest':
-    return [f'no test path {p!r}' for p in rest
-            if not p.startswith('-') and not os.path.exists(os.path.join(ROOT, p))]
+    return [
+        f'no test path {p!r}'
+        for p in rest
+        if not p.startswith('-') and not os.path.exists(os.path.join(ROOT, p))
+    ]
   return [f'{target}: tests/test_docs.py has no checker for it; add one']
 
 
@@ -414,8 +508,11 @@ def check(command):
     rest = argv[1:]
     if rest[:1] != ('install',):
       return [f'unexpected pip command {shlex.join(argv)}']
-    return [f'no requirements file {f!r}' for flag, f in zip(rest, rest[1:])
-            if flag == '-r' and not os.path.isfile(os.path.join(ROOT, f))]
+    return [
+        f'no requirements file {f!r}'
+        for flag, f in zip(rest, rest[1:])
+        if flag == '-r' and not os.path.isfile(os.path.join(ROOT, f))
+    ]
   return check_python(argv[1:])
 
 
@@ -444,42 +541,69 @@ def test_doc_command(command, help_texts):
 
 def test_every_doc_page_has_commands():
   where = {c.where.split(':')[0] for c in COMMANDS}
-  for page in ('README.md', 'docs/training.md', 'docs/evaluation.md', 'docs/tracking.md',
-               'docs/scaling.md', 'checkpoints/README.md', 'BENCHMARKS.md'):
+  for page in (
+      'README.md',
+      'docs/training.md',
+      'docs/evaluation.md',
+      'docs/tracking.md',
+      'docs/scaling.md',
+      'checkpoints/README.md',
+      'BENCHMARKS.md',
+  ):
     assert page in where, f'no command found in {page}'
-  modules = {_target(c.argv[1:])[0] for c in COMMANDS if c.argv[0].startswith('python')}
-  assert {'main.py', 'cost_jax.convert', 'cost_jax.analyze', 'input_pipeline.stats',
-          'pytest'} <= modules, modules
+  modules = {
+      _target(c.argv[1:])[0] for c in COMMANDS if c.argv[0].startswith('python')
+  }
+  assert {
+      'main.py',
+      'cost_jax.convert',
+      'cost_jax.analyze',
+      'input_pipeline.stats',
+      'pytest',
+  } <= modules, modules
 
 
 def test_extraction_joins_lines_and_unwraps_wrappers():
-  doc = '\n'.join([
-      'Text with `python -m cost_jax.analyze --help` and `pip install x` and `ffmpeg -i a`.',
-      '',
-      '```',
-      'gcloud compute tpus tpu-vm ssh $TPU --worker=all --command="',
-      '  cd cost-jax && python main.py --config=configs/cost.py \\',
-      '    --workdir=gs://$BUCKET/x --distributed"',
-      '#SBATCH --nodes=4',
-      'srun python main.py --workdir=/nfs/x  # a comment',
-      'hf download bert-base-uncased --local-dir x',
-      '```',
-      '',
-      '```python',
-      'import os  # python code is not a command: python main.py',
-      '```',
-      '',
-      '    XLA_FLAGS=--x python benchmarks/input_pipeline.py [--size 320x240] ...',
-      '    from configs import cost',
-  ])
+  doc = '\n'.join(
+      [
+          'Text with `python -m cost_jax.analyze --help` and `pip install x` and `ffmpeg -i a`.',
+          '',
+          '```',
+          'gcloud compute tpus tpu-vm ssh $TPU --worker=all --command="',
+          '  cd cost-jax && python main.py --config=configs/cost.py \\',
+          '    --workdir=gs://$BUCKET/x --distributed"',
+          '#SBATCH --nodes=4',
+          'srun python main.py --workdir=/nfs/x  # a comment',
+          'hf download bert-base-uncased --local-dir x',
+          '```',
+          '',
+          '```python',
+          'import os  # python code is not a command: python main.py',
+          '```',
+          '',
+          '    XLA_FLAGS=--x python benchmarks/input_pipeline.py [--size 320x240] ...',
+          '    from configs import cost',
+      ]
+  )
   got = [(c.where, c.argv) for c in commands_in_text(doc, 'doc')]
   assert got == [
       ('doc:1', ('python', '-m', 'cost_jax.analyze', '--help')),
       ('doc:1', ('pip', 'install', 'x')),
-      ('doc:5', ('python', 'main.py', '--config=configs/cost.py', '--workdir=gs://$BUCKET/x',
-                 '--distributed')),
+      (
+          'doc:5',
+          (
+              'python',
+              'main.py',
+              '--config=configs/cost.py',
+              '--workdir=gs://$BUCKET/x',
+              '--distributed',
+          ),
+      ),
       ('doc:8', ('python', 'main.py', '--workdir=/nfs/x')),
-      ('doc:16', ('python', 'benchmarks/input_pipeline.py', '--size', '320x240')),
+      (
+          'doc:16',
+          ('python', 'benchmarks/input_pipeline.py', '--size', '320x240'),
+      ),
   ]
 
 
@@ -500,7 +624,10 @@ Inline: `python -m cost_jax.analyze --dataset lasot --root R --results A B --out
 """
 BAD_EXPECTED = (
     ['--bogus is not accepted'],
-    ['--no_such_flag is not a flag', 'config.train.no_such_field is not a field'],
+    [
+        '--no_such_flag is not a flag',
+        'config.train.no_such_field is not a field',
+    ],
     ["Unknown config variant 'not_a_variant'"],
     ["batch_size='big': not a valid int", '--mode=fly: not one of'],
     ['config.model.nope is not a field'],
@@ -519,17 +646,26 @@ def test_made_up_flags_fields_and_variants_are_reported(help_texts):
   for command, expected in zip(commands, BAD_EXPECTED):
     problems = '\n'.join(check(command))
     for text in expected:
-      assert text in problems, f'{command}: {text!r} not reported in:\n{problems}'
+      assert (
+          text in problems
+      ), f'{command}: {text!r} not reported in:\n{problems}'
 
 
 def config_mentions(text):
   """`config.<group>.<field>` and `--config.<group>.<field>` named in inline code spans."""
-  pattern = r'(?<![\w.])(?:--)?config\.((?:%s)(?:\.[\w<>]+)*)' % '|'.join(CONFIG_GROUPS)
-  return [m for span in re.findall(r'`([^`\n]+)`', text) for m in re.findall(pattern, span)]
+  pattern = r'(?<![\w.])(?:--)?config\.((?:%s)(?:\.[\w<>]+)*)' % '|'.join(
+      CONFIG_GROUPS
+  )
+  return [
+      m
+      for span in re.findall(r'`([^`\n]+)`', text)
+      for m in re.findall(pattern, span)
+  ]
 
 
 def test_config_fields_named_in_the_docs_exist():
   from configs import cost
+
   configs = [cost.get_config(v) for v in ('paper', 'demo', 'smoke')]
   problems, count = [], 0
   for path in DOCS:
@@ -538,11 +674,14 @@ def test_config_fields_named_in_the_docs_exist():
       if all(config_field_problem(c, key) for c in configs):
         problems.append(f'{path}: config.{key} is not a config field')
   assert count > 20 and not problems, problems
-  assert config_field_problem(configs[0], 'track.no_such_field')  # the check can fail
+  assert config_field_problem(
+      configs[0], 'track.no_such_field'
+  )  # the check can fail
 
 
 def test_every_protocol_is_documented():
   from cost_jax.evaluation.protocols import PROTOCOLS
+
   text = doc_text('docs/evaluation.md')
   missing = [name for name in PROTOCOLS if f'| `{name}` |' not in text]
   assert not missing, f'docs/evaluation.md has no row for protocols {missing}'
@@ -555,11 +694,14 @@ BOX = (120, 80, 14, 12)
 def triangle_frames(n=6, size=(320, 240)):
   """BGR frames: a red triangle in BOX moving left on grey."""
   import cv2
+
   frames = []
   for t in range(n):
     frame = np.full((size[1], size[0], 3), 90, np.uint8)
     x, y, w, h = BOX
-    points = np.array([[x - 3 * t, y + h], [x + w - 3 * t, y + h], [x + w // 2 - 3 * t, y]])
+    points = np.array(
+        [[x - 3 * t, y + h], [x + w - 3 * t, y + h], [x + w // 2 - 3 * t, y]]
+    )
     cv2.fillPoly(frame, [points.astype(np.int32)], (0, 0, 230))
     frames.append(frame)
   return frames
@@ -568,14 +710,21 @@ def triangle_frames(n=6, size=(320, 240)):
 def write_clip(folder, frames):
   """clip.mp4 and frames/clip/000001.jpg ... in `folder`."""
   import cv2
+
   h, w = frames[0].shape[:2]
-  writer = cv2.VideoWriter(os.path.join(folder, 'clip.mp4'), cv2.VideoWriter_fourcc(*'mp4v'),
-                           10.0, (w, h))
+  writer = cv2.VideoWriter(
+      os.path.join(folder, 'clip.mp4'),
+      cv2.VideoWriter_fourcc(*'mp4v'),
+      10.0,
+      (w, h),
+  )
   assert writer.isOpened()
   os.makedirs(os.path.join(folder, 'frames', 'clip'))
   for i, frame in enumerate(frames):
     writer.write(frame)
-    cv2.imwrite(os.path.join(folder, 'frames', 'clip', f'{i + 1:06d}.jpg'), frame)
+    cv2.imwrite(
+        os.path.join(folder, 'frames', 'clip', f'{i + 1:06d}.jpg'), frame
+    )
   writer.release()
 
 
@@ -585,12 +734,18 @@ def write_demo_checkpoint(workdir):
   from configs import cost
   from cost_jax.checkpointing import Checkpoints
   from cost_jax.models import factory
+
   config = cost.get_config('demo')
   model, spec = factory.create_model(config)
-  variables = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
-                           factory.variable_shapes(model, spec))
-  state = {'step': 1, 'params': variables['params'], 'batch_stats': variables['batch_stats'],
-           'opt_state': {'count': np.zeros((), np.int32)}}
+  variables = jax.tree.map(
+      lambda s: np.zeros(s.shape, s.dtype), factory.variable_shapes(model, spec)
+  )
+  state = {
+      'step': 1,
+      'params': variables['params'],
+      'batch_stats': variables['batch_stats'],
+      'opt_state': {'count': np.zeros((), np.int32)},
+  }
   checkpoints = Checkpoints(workdir, config, every=1, keep=1, async_save=False)
   checkpoints.save(1, state, force=True)
   checkpoints.close()
@@ -607,7 +762,9 @@ def demo_run(tmp_path_factory):
 
 
 def python_blocks(path):
-  return [code for _, kind, code in snippets(doc_text(path)) if kind == 'python']
+  return [
+      code for _, kind, code in snippets(doc_text(path)) if kind == 'python'
+  ]
 
 
 def test_python_api_example_runs(demo_run, monkeypatch, capsys):
@@ -616,9 +773,13 @@ def test_python_api_example_runs(demo_run, monkeypatch, capsys):
   monkeypatch.chdir(demo_run)
   namespace = {'__name__': 'docs_tracking_example'}
   exec(compile(blocks[0], 'docs/tracking.md', 'exec'), namespace)  # noqa: S102
-  printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+  printed = [
+      line for line in capsys.readouterr().out.splitlines() if line.strip()
+  ]
   assert len(printed) == len(triangle_frames()) - 1, printed
-  assert namespace['box'].shape == (4,) and np.all(np.isfinite(namespace['box']))
+  assert namespace['box'].shape == (4,) and np.all(
+      np.isfinite(namespace['box'])
+  )
   assert 0.0 <= namespace['score'] <= 1.0
 
 
@@ -626,6 +787,7 @@ def test_python_api_example_runs(demo_run, monkeypatch, capsys):
 def absl_flags(argv):
   """main.py's flags parsed from `argv`, unparsed afterwards."""
   from absl import flags
+
   main_flags()
   flags.FLAGS(list(argv))
   try:
@@ -639,22 +801,37 @@ def test_track_commands_run(demo_run, monkeypatch):
   commands are only checked: tests/test_live.py tracks a stream)."""
   import main
   from tests.test_track_video import fourcc
-  track = [c for c in COMMANDS if c.where.startswith('docs/tracking.md') and
-           '--mode=track' in c.argv]
-  local = [c for c in track if any(a in ('--video=clip.mp4', '--video=frames/clip')
-                                   for a in c.argv)]
-  assert len(local) == 3 and len(track) == 5, track  # file, folder, scores; stream, camera
+
+  track = [
+      c
+      for c in COMMANDS
+      if c.where.startswith('docs/tracking.md') and '--mode=track' in c.argv
+  ]
+  local = [
+      c
+      for c in track
+      if any(a in ('--video=clip.mp4', '--video=frames/clip') for a in c.argv)
+  ]
+  assert (
+      len(local) == 3 and len(track) == 5
+  ), track  # file, folder, scores; stream, camera
   monkeypatch.chdir(demo_run)
   for command in local:
     argv = command.argv[1:]
-    assert not any(a.startswith('--config.') for a in argv), 'overrides need a subprocess'
+    assert not any(
+        a.startswith('--config.') for a in argv
+    ), 'overrides need a subprocess'
     with absl_flags(argv) as flags:
       main.main([argv[0]])
-      video = os.path.splitext(os.path.basename(os.path.normpath(flags.video)))[0]
+      video = os.path.splitext(os.path.basename(os.path.normpath(flags.video)))[
+          0
+      ]
       out = flags.out or os.path.join(flags.workdir, 'track', video)
     with open(os.path.join(out, 'boxes.txt'), encoding='utf-8') as f:
       lines = f.read().splitlines()
-    assert lines[0] == '120.000,80.000,14.000,12.000' and len(lines) == len(triangle_frames())
+    assert lines[0] == '120.000,80.000,14.000,12.000' and len(lines) == len(
+        triangle_frames()
+    )
     with open(os.path.join(out, 'scores.txt'), encoding='utf-8') as f:
       assert len(f.read().split()) == len(triangle_frames())
     assert fourcc(os.path.join(out, 'tracked.mp4')) in ('avc1', 'h264'), command

@@ -21,12 +21,18 @@ def _count(variant):
   config = cost.get_config(variant)
   model, spec = factory.create_model(config, shapes_only=True)
   return factory.count_by_component(
-      factory.variable_shapes(model, spec)['params'])
+      factory.variable_shapes(model, spec)['params']
+  )
 
 
-@pytest.mark.parametrize('variant,paper_millions', [
-    ('paper', 146.5), ('paper,vlt_layers=2', 141.3),
-    ('paper,vlt_layers=4', 143.9)])
+@pytest.mark.parametrize(
+    'variant,paper_millions',
+    [
+        ('paper', 146.5),
+        ('paper,vlt_layers=2', 141.3),
+        ('paper,vlt_layers=4', 143.9),
+    ],
+)
 def test_paper_parameter_count(variant, paper_millions):
   total = _count(variant)['total']
   assert abs(total / 1e6 - paper_millions) / paper_millions < 0.01, total
@@ -50,10 +56,14 @@ def test_paper_stage_shapes():
   x = jax.ShapeDtypeStruct((b, 256, 256, 3), jnp.uint8)
   ids = jax.ShapeDtypeStruct((b, 40), jnp.int32)
   template = jax.eval_shape(
-      lambda v, z: model.apply(v, z, method=model.encode_template), variables, z)
+      lambda v, z: model.apply(v, z, method=model.encode_template), variables, z
+  )
   assert template['tokens'].shape == (b, 256, 256)
   text = jax.eval_shape(
-      lambda v, i: model.apply(v, i, i, method=model.encode_text), variables, ids)
+      lambda v, i: model.apply(v, i, i, method=model.encode_text),
+      variables,
+      ids,
+  )
   assert text['features'].shape == (b, 40, 768)
 
   def stages(v, x, t, l):
@@ -62,28 +72,35 @@ def test_paper_stage_shapes():
       vis = m._visual_features(fused)
       tokens = m._vlt(vis, l, False)
       return fused, vis, tokens, m._head(tokens)
+
     return model.apply(v, method=fn)
 
-  fused, vis, tokens, head = jax.eval_shape(stages, variables, x, template,
-                                            text)
+  fused, vis, tokens, head = jax.eval_shape(
+      stages, variables, x, template, text
+  )
   assert fused.shape == (b, 1024, 256)
   assert vis.shape == (b, 400, 256)
   assert tokens.shape == (b, 441, 256)
   assert head['logits'].shape == (b, 441)
   assert head['boxes'].shape == (b, 441, 4)
-  full = jax.eval_shape(lambda v, z, x, i: model.apply(v, z, x, i, i),
-                        variables, z, x, ids)
+  full = jax.eval_shape(
+      lambda v, z, x, i: model.apply(v, z, x, i, i), variables, z, x, ids
+  )
   assert full['coa_vis'].shape == full['coa_text'].shape == (b, 256)
 
 
 def test_visual400_and_no_lb_grids():
   for variant, n in (('paper,grid=visual400', 400), ('paper,no_lb', 1024)):
-    model, spec = factory.create_model(cost.get_config(variant),
-                                       shapes_only=True)
+    model, spec = factory.create_model(
+        cost.get_config(variant), shapes_only=True
+    )
     assert spec.grid_side**2 == n
     variables = factory.variable_shapes(model, spec)
-    out = jax.eval_shape(lambda v, *a: model.apply(v, *a), variables,
-                         *factory.dummy_inputs(spec, 1))
+    out = jax.eval_shape(
+        lambda v, *a: model.apply(v, *a),
+        variables,
+        *factory.dummy_inputs(spec, 1),
+    )
     assert out['boxes'].shape == (1, n, 4)
     if variant.endswith('no_lb'):
       assert out['logits'].shape == (1, n, 2)  # TransT's 2-class softmax.
@@ -91,13 +108,16 @@ def test_visual400_and_no_lb_grids():
 
 def _inputs(spec, b=2, seed=0):
   rng = np.random.default_rng(seed)
-  z = rng.integers(0, 256, (b, spec.template_size, spec.template_size, 3),
-                   dtype=np.uint8)
-  x = rng.integers(0, 256, (b, spec.search_size, spec.search_size, 3),
-                   dtype=np.uint8)
+  z = rng.integers(
+      0, 256, (b, spec.template_size, spec.template_size, 3), dtype=np.uint8
+  )
+  x = rng.integers(
+      0, 256, (b, spec.search_size, spec.search_size, 3), dtype=np.uint8
+  )
   tok = text_lib.Tokenizer(text_lib.bundled_minilm_path(), spec.text_len)
-  ids, mask = tok.encode_batch(['the red triangle moving left',
-                                'a small blue circle'][:b])
+  ids, mask = tok.encode_batch(
+      ['the red triangle moving left', 'a small blue circle'][:b]
+  )
   return z, x, ids, mask
 
 
@@ -111,18 +131,25 @@ def test_smoke_runs_and_caches_match(smoke_model):
   assert np.all((out['boxes'] >= 0) & (out['boxes'] <= 1))
   # Normalising sums the 32 squares once, np.linalg.norm once more.
   coa_dim = out['coa_vis'].shape[-1]
-  np.testing.assert_allclose(np.linalg.norm(out['coa_vis'], axis=-1), 1,
-                             rtol=tolerances.reordered(2, coa_dim))
-  template = jax.jit(functools.partial(
-      model.apply, method=model.encode_template))(variables, z)
+  np.testing.assert_allclose(
+      np.linalg.norm(out['coa_vis'], axis=-1),
+      1,
+      rtol=tolerances.reordered(2, coa_dim),
+  )
+  template = jax.jit(
+      functools.partial(model.apply, method=model.encode_template)
+  )(variables, z)
   text = jax.jit(functools.partial(model.apply, method=model.encode_text))(
-      variables, ids, mask)
+      variables, ids, mask
+  )
   tracked = jax.jit(functools.partial(model.apply, method=model.track))(
-      variables, x, template, text)
+      variables, x, template, text
+  )
   for key in ('logits', 'boxes'):
     scale = float(np.abs(out[key]).max())
-    np.testing.assert_allclose(tracked[key], out[key],
-                               atol=FORWARD_RTOL * scale, err_msg=key)
+    np.testing.assert_allclose(
+        tracked[key], out[key], atol=FORWARD_RTOL * scale, err_msg=key
+    )
 
 
 def test_padded_text_tokens_do_not_change_output(smoke_model):
@@ -136,8 +163,9 @@ def test_padded_text_tokens_do_not_change_output(smoke_model):
     np.testing.assert_array_equal(a[key], b[key], err_msg=key)
   # ... while a real token does change it (the mask is not ignoring text),
   # by far more than FORWARD_RTOL.
-  c = apply(variables, z, x, np.where(mask > 0, ids + 1, 0).astype(
-      np.int32), mask)
+  c = apply(
+      variables, z, x, np.where(mask > 0, ids + 1, 0).astype(np.int32), mask
+  )
   assert np.abs(np.asarray(a['logits']) - np.asarray(c['logits'])).max() > 1e-4
 
 
@@ -159,7 +187,9 @@ def test_ablations_build_and_run(ablation):
 def test_wrong_image_shape_is_a_clear_error(smoke_model):
   _, model, spec, variables = smoke_model
   z, x, ids, mask = _inputs(spec, b=1)
-  with pytest.raises(ValueError, match=r'search region must be .*\(B, 128, 128, 3\)'):
+  with pytest.raises(
+      ValueError, match=r'search region must be .*\(B, 128, 128, 3\)'
+  ):
     model.apply(variables, z, x[:, :100], ids, mask)
   with pytest.raises(ValueError, match='template must be'):
     model.apply(variables, z[..., :1], x, ids, mask)

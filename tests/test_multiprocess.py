@@ -49,6 +49,7 @@ def mp_config(root, norm='frozen'):
 def use_sgd():
   """optim.make_optimizer -> batches.sgd_optimizer in this process."""
   from cost_jax import optim
+
   optim.make_optimizer = batches.sgd_optimizer
 
 
@@ -56,6 +57,7 @@ def use_sgd():
 def plain_sgd(monkeypatch):
   """The in-process runs and restores use the workers' optimizer."""
   from cost_jax import optim
+
   monkeypatch.setattr(optim, 'make_optimizer', batches.sgd_optimizer)
 
 
@@ -63,21 +65,28 @@ def plain_sgd(monkeypatch):
 def worker(args):
   use_sgd()
   from cost_jax import distributed
+
   if args.num_processes > 1:
-    distributed.maybe_initialize(coordinator=args.coordinator,
-                                 num_processes=args.num_processes,
-                                 process_id=args.process_id,
-                                 heartbeat_timeout_s=args.heartbeat)
+    distributed.maybe_initialize(
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        heartbeat_timeout_s=args.heartbeat,
+    )
   import jax
   from cost_jax import train
+
   config = mp_config(args.root, args.norm)
   iterator = batches.batch_iterator
   if args.die_after is not None:
-    iterator = batches.dying_iterator(args.die_after, victim=1,
-                                      wait_s=args.die_wait)
+    iterator = batches.dying_iterator(
+        args.die_after, victim=1, wait_s=args.die_wait
+    )
   state = train.train(config, args.workdir, batch_iterator_fn=iterator)
-  np.savez(os.path.join(args.workdir, f'params_{jax.process_index()}.npz'),
-           **batches.flat_params(state))
+  np.savez(
+      os.path.join(args.workdir, f'params_{jax.process_index()}.npz'),
+      **batches.flat_params(state),
+  )
 
 
 def free_port():
@@ -86,8 +95,16 @@ def free_port():
     return s.getsockname()[1]
 
 
-def launch(root, workdir, processes=2, norm='frozen', die_after=None,
-           heartbeat=None, optimize=False, die_wait=0.0):
+def launch(
+    root,
+    workdir,
+    processes=2,
+    norm='frozen',
+    die_after=None,
+    heartbeat=None,
+    optimize=False,
+    die_wait=0.0,
+):
   """Starts the worker processes (2 CPU devices each when several)."""
   coordinator = f'127.0.0.1:{free_port()}'
   env = batches.subprocess_env(devices=4 // processes)
@@ -95,17 +112,36 @@ def launch(root, workdir, processes=2, norm='frozen', die_after=None,
     env['JAX_DISABLE_MOST_OPTIMIZATIONS'] = '0'
   procs = []
   for i in range(processes):
-    cmd = [sys.executable, os.path.abspath(__file__), '--root', root,
-           '--workdir', workdir, '--coordinator', coordinator,
-           '--num_processes', str(processes), '--process_id', str(i),
-           '--norm', norm]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        '--root',
+        root,
+        '--workdir',
+        workdir,
+        '--coordinator',
+        coordinator,
+        '--num_processes',
+        str(processes),
+        '--process_id',
+        str(i),
+        '--norm',
+        norm,
+    ]
     if die_after is not None:
       cmd += ['--die_after', str(die_after), '--die_wait', str(die_wait)]
     if heartbeat:
       cmd += ['--heartbeat', str(heartbeat)]
-    procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True))
+    procs.append(
+        subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    )
   return procs
 
 
@@ -127,23 +163,30 @@ def run_ok(root, workdir, **kw):
   outputs = wait_all(procs)
   for p, out in zip(procs, outputs):
     assert p.returncode == 0, out[-3000:]
-  params = [dict(np.load(os.path.join(workdir, f'params_{i}.npz')))
-            for i in range(len(procs))]
+  params = [
+      dict(np.load(os.path.join(workdir, f'params_{i}.npz')))
+      for i in range(len(procs))
+  ]
   return params, outputs
 
 
 # --- tests -------------------------------------------------------------------
 def test_distributed_flags_and_env():
   from cost_jax import distributed
+
   assert not distributed.wanted(env={})
   assert not distributed.wanted(enabled=False, env={})
   assert distributed.wanted(enabled=True, env={})
   assert distributed.wanted(enabled=False, env={'COST_DISTRIBUTED': '1'})
   assert distributed.wanted(env={'JAX_COORDINATOR_ADDRESS': 'h:1'})
   assert distributed.initialize_kwargs(
-      'h:1', 2, 1, env={'COST_JAX_HEARTBEAT_TIMEOUT': '7'}) == {
-          'coordinator_address': 'h:1', 'num_processes': 2, 'process_id': 1,
-          'heartbeat_timeout_seconds': 7}
+      'h:1', 2, 1, env={'COST_JAX_HEARTBEAT_TIMEOUT': '7'}
+  ) == {
+      'coordinator_address': 'h:1',
+      'num_processes': 2,
+      'process_id': 1,
+      'heartbeat_timeout_seconds': 7,
+  }
   with pytest.raises(ValueError, match='together'):
     distributed.initialize_kwargs('h:1', None, 0, env={})
   with pytest.raises(ValueError, match=r'in \[0, 2\)'):
@@ -168,8 +211,10 @@ def two_process_run(tmp_path_factory):
   died = ([p.returncode for p in procs], died)
   print(f'the survivor exited {time.time() - start:.1f} s after the launch')
   params, outputs = run_ok(root, workdir)
-  print(f'2 processes x 2 devices, {STEPS} steps with a death and a '
-        f'relaunch: {time.time() - start:.1f} s')
+  print(
+      f'2 processes x 2 devices, {STEPS} steps with a death and a '
+      f'relaunch: {time.time() - start:.1f} s'
+  )
   return root, workdir, params, outputs, died
 
 
@@ -203,17 +248,20 @@ def test_equals_one_process_four_devices(two_process_run, tmp_path):
   1-process x 4-device run of the same global batches does."""
   import jax
   from cost_jax import train
+
   batches.enable_compilation_cache()
   root, _, params, _, _ = two_process_run
   config = mp_config(root)
   state = train.train(config, str(tmp_path), batches.batch_iterator)
   assert jax.device_count() == 4 and jax.process_count() == 1
-  batches.assert_sgd_runs_close(params[0], batches.flat_params(state),
-                                str(tmp_path), config.train.lr)
+  batches.assert_sgd_runs_close(
+      params[0], batches.flat_params(state), str(tmp_path), config.train.lr
+  )
 
 
 def test_checkpoint_restores_in_one_process(two_process_run):
   from cost_jax import checkpointing, train_step
+
   root, workdir, params, _, _ = two_process_run
   config = mp_config(root)
   ckpts = checkpointing.Checkpoints(workdir, config)
@@ -225,21 +273,25 @@ def test_checkpoint_restores_in_one_process(two_process_run):
     np.testing.assert_array_equal(restored[name], value, err_msg=name)
 
 
-@pytest.mark.skipif(not SLOW, reason='slow (optimised compiles, ~5 min): set '
-                    'COST_JAX_SLOW_TESTS=1')
+@pytest.mark.skipif(
+    not SLOW,
+    reason='slow (optimised compiles, ~5 min): set ' 'COST_JAX_SLOW_TESTS=1',
+)
 def test_global_batch_norm_across_processes_optimized(tmp_path):
   root = str(tmp_path)
   batches.tiny_text_folder(root)
-  two, _ = run_ok(root, os.path.join(root, 'two'), norm='batch',
-                  optimize=True)
-  one, _ = run_ok(root, os.path.join(root, 'one'), processes=1, norm='batch',
-                  optimize=True)
-  batches.assert_sgd_runs_close(two[0], one[0], os.path.join(root, 'one'),
-                                mp_config(root).train.lr)
+  two, _ = run_ok(root, os.path.join(root, 'two'), norm='batch', optimize=True)
+  one, _ = run_ok(
+      root, os.path.join(root, 'one'), processes=1, norm='batch', optimize=True
+  )
+  batches.assert_sgd_runs_close(
+      two[0], one[0], os.path.join(root, 'one'), mp_config(root).train.lr
+  )
 
 
 def main():
   import faulthandler
+
   faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: Python stacks.
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument('--root', required=True)

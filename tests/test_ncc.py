@@ -13,7 +13,7 @@ def square_video(num_frames=20, step=(3, 2), size=10, shape=(120, 160)):
   for t in range(num_frames):
     x, y = 20 + step[0] * t, 15 + step[1] * t
     frame = background.copy()
-    frame[y:y + size, x:x + size] = pattern
+    frame[y : y + size, x : x + size] = pattern
     frames.append(frame)
     boxes.append((x, y, size, size))
   return frames, np.asarray(boxes, np.float64)

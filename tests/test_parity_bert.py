@@ -32,6 +32,7 @@ def one_torch_thread():
   with parity.torch_threads(1):
     yield
 
+
 SENTENCES = [
     'the red triangle moving left',
     'a small white drone flying above the trees, partly hidden by branches',
@@ -60,15 +61,19 @@ def test_minilm_layer_average_matches_transformers(tmp_path):
   ids, mask = text_lib.Tokenizer(folder, 40).encode_batch(SENTENCES)
   assert mask.sum(1).min() < 10 and mask.sum(1).max() == 40  # pads + truncates
   with jax.default_matmul_precision('highest'):
-    ours = jax.jit(lambda v, i, m: model.apply(
-        v, i, m, method=model.encode_text))(variables, ids, mask)['features']
+    ours = jax.jit(
+        lambda v, i, m: model.apply(v, i, m, method=model.encode_text)
+    )(variables, ids, mask)['features']
 
   ref = transformers.BertModel.from_pretrained(
-      folder, attn_implementation='eager').eval()
+      folder, attn_implementation='eager'
+  ).eval()
   with torch.no_grad():
-    hidden = ref(input_ids=torch.from_numpy(ids).long(),
-                 attention_mask=torch.from_numpy(mask).long(),
-                 output_hidden_states=True).hidden_states
+    hidden = ref(
+        input_ids=torch.from_numpy(ids).long(),
+        attention_mask=torch.from_numpy(mask).long(),
+        output_hidden_states=True,
+    ).hidden_states
   want = torch.stack(hidden[1:]).mean(0) * torch.from_numpy(mask)[..., None]
   assert len(hidden) == 7  # embeddings + 6 layers; F0^l averages the 6.
   _, rel = parity.diff('MiniLM layer average', ours, want)

@@ -52,9 +52,12 @@ def reference_stages(ref, z, x, ids, mask):
   template = ref.encode_template(zt)
   t['template_tokens'], t['template_pos'] = template['tokens'], template['pos']
   t['search_tokens'], t['search_pos'] = ref._tokens(xt)
-  t['fusion'] = ref.featurefusion_network(t['template_tokens'],
-                                          t['search_tokens'],
-                                          t['template_pos'], t['search_pos'])
+  t['fusion'] = ref.featurefusion_network(
+      t['template_tokens'],
+      t['search_tokens'],
+      t['template_pos'],
+      t['search_pos'],
+  )
   if ref.language:
     t['convs'] = ref.visual_features(t['fusion'])
     text = ref.encode_text(ids_t, mask_t)
@@ -79,15 +82,22 @@ def jax_stages(model, variables, z, x, ids, mask, t):
   def stages(m, z, x, ids, mask, t):
     o = {'backbone': m.backbone(t['image'].transpose(0, 2, 3, 1))}
     template = m.encode_template(z)
-    o['template_tokens'], o['template_pos'] = template['tokens'], template['pos']
-    o['fusion'] = m.featurefusion_network(t['template_tokens'],
-                                          t['search_tokens'],
-                                          t['template_pos'], t['search_pos'])
+    o['template_tokens'], o['template_pos'] = (
+        template['tokens'],
+        template['pos'],
+    )
+    o['fusion'] = m.featurefusion_network(
+        t['template_tokens'],
+        t['search_tokens'],
+        t['template_pos'],
+        t['search_pos'],
+    )
     if m.spec.language:
       o['convs'] = m._visual_features(t['fusion'])
       o['bert'] = m.encode_text(ids, mask)['features']
-      o['vlt'] = m._vlt(t['convs'], {'features': t['bert'],
-                                     'mask': t['text_mask']}, False)
+      o['vlt'] = m._vlt(
+          t['convs'], {'features': t['bert'], 'mask': t['text_mask']}, False
+      )
       head = m._head(t['vlt'])
     else:
       head = m._head(t['fusion'])
@@ -98,8 +108,9 @@ def jax_stages(model, variables, z, x, ids, mask, t):
     o['backbone_train'] = m.backbone(t['image'].transpose(0, 2, 3, 1), True)
     return o
 
-  apply = jax.jit(lambda v, *a: model.apply(
-      v, *a, method=stages, mutable=['batch_stats']))
+  apply = jax.jit(
+      lambda v, *a: model.apply(v, *a, method=stages, mutable=['batch_stats'])
+  )
   out, updates = apply(variables, z, x, ids, mask, t)
   bn = updates['batch_stats']['backbone']
   last = bn[f'layer3_{model.spec.blocks[2] - 1}']['bn3']
@@ -130,9 +141,19 @@ def smoke_stages():
   return run_variant('smoke', SMALL_BERT)
 
 
-BLOCKS = ['backbone', 'template_tokens', 'fusion', 'convs', 'bert', 'vlt',
-          'head_logits', 'head_boxes', 'backbone_train', 'running_mean',
-          'running_var']
+BLOCKS = [
+    'backbone',
+    'template_tokens',
+    'fusion',
+    'convs',
+    'bert',
+    'vlt',
+    'head_logits',
+    'head_boxes',
+    'backbone_train',
+    'running_mean',
+    'running_var',
+]
 
 
 @pytest.mark.parametrize('block', BLOCKS)
@@ -144,25 +165,35 @@ def test_block(smoke_stages, block):
 def test_end_to_end_smoke(smoke_stages):
   ours, ref = smoke_stages
   keys = [k for k in ref if k.startswith('end_to_end_')]
-  assert {k[len('end_to_end_'):] for k in keys} == {
-      'logits', 'boxes', 'coa_vis', 'coa_text'}
+  assert {k[len('end_to_end_') :] for k in keys} == {
+      'logits',
+      'boxes',
+      'coa_vis',
+      'coa_text',
+  }
   compare('smoke/', ours, ref, keys)
 
 
 def test_positions_equal_detr_sine():
   """The JAX table equals the reference's DETR sine encoding."""
   from torch_reference.transt import PositionEmbeddingSine
+
   ref = PositionEmbeddingSine(128)(torch.zeros(1, 1, 16, 16))
-  parity.diff('positions 16x16', sine_position_encoding(16, 16, 256), ref,
-              POSITIONS_TOL)
+  parity.diff(
+      'positions 16x16', sine_position_encoding(16, 16, 256), ref, POSITIONS_TOL
+  )
 
 
 def test_transt_no_lb_end_to_end():
   """TransT (w/o LB): 2-class head on the 16x16 fusion tokens of smoke."""
   ours, ref = run_variant('smoke,no_lb', None, seed=1, batch=1)
   assert ours['end_to_end_logits'].shape == (1, 256, 2)
-  compare('no_lb/', ours, ref, ['fusion', 'end_to_end_logits',
-                                'end_to_end_boxes', 'backbone_train'])
+  compare(
+      'no_lb/',
+      ours,
+      ref,
+      ['fusion', 'end_to_end_logits', 'end_to_end_boxes', 'backbone_train'],
+  )
 
 
 def test_paper_size_end_to_end():
@@ -172,11 +203,18 @@ def test_paper_size_end_to_end():
   variables = parity.variables_from_torch(ref, model, spec)
   z, x, ids, mask = inputs(spec, batch=1, seed=3)
   with torch.no_grad():
-    want = ref(parity.nchw(z), parity.nchw(x), torch.from_numpy(ids).long(),
-               torch.from_numpy(mask).long())
+    want = ref(
+        parity.nchw(z),
+        parity.nchw(x),
+        torch.from_numpy(ids).long(),
+        torch.from_numpy(mask).long(),
+    )
   del ref
   got = jax.jit(model.apply)(variables, z, x, ids, mask)
   assert got['logits'].shape == (1, 441)
-  compare('paper/end_to_end_', got, {k: v.detach().numpy()
-                                      for k, v in want.items()},
-          ('logits', 'boxes', 'coa_vis', 'coa_text'))
+  compare(
+      'paper/end_to_end_',
+      got,
+      {k: v.detach().numpy() for k, v in want.items()},
+      ('logits', 'boxes', 'coa_vis', 'coa_text'),
+  )

@@ -65,27 +65,41 @@ def jax_loss_and_grads(model, spec, config, variables, batch):
   def loss_fn(params):
     out, _ = model.apply(
         {'params': params, 'batch_stats': variables['batch_stats']},
-        batch['template'], batch['search'], batch['text_ids'],
-        batch['text_mask'], train=True, mutable=['batch_stats'])
+        batch['template'],
+        batch['search'],
+        batch['text_ids'],
+        batch['text_mask'],
+        train=True,
+        mutable=['batch_stats'],
+    )
     terms = losses.compute_losses(out, batch, spec, config.loss)
     return terms['loss'], terms
 
   with jax.default_matmul_precision('highest'):
     (_, terms), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
-        variables['params'])
+        variables['params']
+    )
   return terms, grads
 
 
 def reference_loss_and_grads(ref, config, batch):
   ref.train().zero_grad()
-  out = ref(parity.nchw(batch['template']), parity.nchw(batch['search']),
-            torch.from_numpy(batch['text_ids']).long(),
-            torch.from_numpy(batch['text_mask']).long())
-  terms = ref_losses.compute_losses(out, torch.from_numpy(batch['search_box']),
-                                    torch.from_numpy(batch['visible']), config)
+  out = ref(
+      parity.nchw(batch['template']),
+      parity.nchw(batch['search']),
+      torch.from_numpy(batch['text_ids']).long(),
+      torch.from_numpy(batch['text_mask']).long(),
+  )
+  terms = ref_losses.compute_losses(
+      out,
+      torch.from_numpy(batch['search_box']),
+      torch.from_numpy(batch['visible']),
+      config,
+  )
   terms['loss'].backward()
-  grads = {k: p.grad.numpy() for k, p in ref.named_parameters()
-           if p.grad is not None}
+  grads = {
+      k: p.grad.numpy() for k, p in ref.named_parameters() if p.grad is not None
+  }
   return {k: float(v.detach()) for k, v in terms.items()}, grads
 
 
@@ -102,15 +116,22 @@ def test_loss_and_gradients_match_torch_autograd():
   """COST on smoke: every term, and d loss / d every parameter."""
   variant = 'smoke'
   config = no_dropout_config(variant)
-  bert = dataclasses.replace(SMALL_BERT, hidden_dropout_prob=0.0,
-                             attention_probs_dropout_prob=0.0)
+  bert = dataclasses.replace(
+      SMALL_BERT, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+  )
   ref, model, spec = parity.build_pair(config, bert, seed=4)
   variables = parity.variables_from_torch(ref, model, spec)
   z, x, ids, mask = inputs(spec, batch=2, seed=4)
   rep = lambda a: np.concatenate([a, a[::-1]])  # 4 pairs, 2 descriptions
   box, visible = batch_boxes(4)
-  batch = {'template': rep(z), 'search': rep(x), 'text_ids': rep(ids),
-           'text_mask': rep(mask), 'search_box': box, 'visible': visible}
+  batch = {
+      'template': rep(z),
+      'search': rep(x),
+      'text_ids': rep(ids),
+      'text_mask': rep(mask),
+      'search_box': box,
+      'visible': visible,
+  }
   batch['text_ids'][2:, 1] += 1  # ... made distinct for the CoA negatives.
 
   terms, grads = jax_loss_and_grads(model, spec, config, variables, batch)
@@ -119,7 +140,8 @@ def test_loss_and_gradients_match_torch_autograd():
   for name in names_:
     parity.diff(f'{variant}/loss {name}', terms[name], want_terms[name])
     assert abs(float(terms[name]) - want_terms[name]) <= LOSS_TOL * max(
-        abs(want_terms[name]), 1e-3), name
+        abs(want_terms[name]), 1e-3
+    ), name
 
   want = grads_in_jax_layout(torch_grads, grads)
   got = names.flatten({'params': grads})
@@ -129,11 +151,14 @@ def test_loss_and_gradients_match_torch_autograd():
     abs_diff = float(np.abs(np.asarray(got[path]) - value).max())
     rel = abs_diff / max(float(np.abs(value).max()), 1e-3 * scale)
     component = path.split('/')[1].rstrip('_0123456789')
-    worst[component] = max(worst.get(component, (0, 0, '')), (rel, abs_diff,
-                                                              path))
+    worst[component] = max(
+        worst.get(component, (0, 0, '')), (rel, abs_diff, path)
+    )
   for component, (rel, abs_diff, path) in sorted(worst.items()):
-    print(f'PARITY {variant}/grad {component:<18} max relative {rel:.2e} '
-          f'(max|diff| {abs_diff:.2e}, worst {path})')
+    print(
+        f'PARITY {variant}/grad {component:<18} max relative {rel:.2e} '
+        f'(max|diff| {abs_diff:.2e}, worst {path})'
+    )
     assert rel <= TOL, (component, path)
 
 
@@ -143,35 +168,48 @@ def test_loss_on_outputs_matches_torch(variant):
   and d loss / d (logits, boxes) on random head outputs (no network)."""
   config = cost.get_config(variant)
   from cost_jax.models.cost import spec_from_config
+
   spec = spec_from_config(config, SMALL_BERT)
   n = spec.grid_side**2
   rng = np.random.default_rng(7)
-  logits = rng.normal(size=(BATCH, n, 2) if variant.endswith('no_lb')
-                      else (BATCH, n)).astype(np.float32)
+  logits = rng.normal(
+      size=(BATCH, n, 2) if variant.endswith('no_lb') else (BATCH, n)
+  ).astype(np.float32)
   boxes = rng.uniform(0.05, 0.95, (BATCH, n, 4)).astype(np.float32)
   box, visible = batch_boxes(7)
-  batch = {'search_box': box, 'visible': visible,
-           'text_ids': np.zeros((BATCH, spec.text_len), np.int32)}
+  batch = {
+      'search_box': box,
+      'visible': visible,
+      'text_ids': np.zeros((BATCH, spec.text_len), np.int32),
+  }
 
   def loss_fn(logits, boxes):
-    terms = losses.compute_losses({'logits': logits, 'boxes': boxes}, batch,
-                                  spec, config.loss)
+    terms = losses.compute_losses(
+        {'logits': logits, 'boxes': boxes}, batch, spec, config.loss
+    )
     return terms['loss'], terms
 
-  (_, terms), grads = jax.jit(jax.value_and_grad(
-      loss_fn, argnums=(0, 1), has_aux=True))(logits, boxes)
+  (_, terms), grads = jax.jit(
+      jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+  )(logits, boxes)
   t_logits = torch.from_numpy(logits).requires_grad_()
   t_boxes = torch.from_numpy(boxes).requires_grad_()
-  want = ref_losses.compute_losses({'logits': t_logits, 'boxes': t_boxes},
-                                   torch.from_numpy(box),
-                                   torch.from_numpy(visible), config)
+  want = ref_losses.compute_losses(
+      {'logits': t_logits, 'boxes': t_boxes},
+      torch.from_numpy(box),
+      torch.from_numpy(visible),
+      config,
+  )
   want['loss'].backward()
   for name in ('loss', 'ce', 'l1', 'giou'):
     value = float(want[name].detach())
     parity.diff(f'{variant}/loss {name}', terms[name], value)
     assert abs(float(terms[name]) - value) <= OUTPUTS_TOL * max(
-        abs(value), 1e-3), name
-  for name, got, ref in (('logits', grads[0], t_logits.grad),
-                         ('boxes', grads[1], t_boxes.grad)):
+        abs(value), 1e-3
+    ), name
+  for name, got, ref in (
+      ('logits', grads[0], t_logits.grad),
+      ('boxes', grads[1], t_boxes.grad),
+  ):
     _, rel = parity.diff(f'{variant}/grad {name}', got, ref)
     assert rel <= OUTPUTS_TOL, name

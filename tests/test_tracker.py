@@ -25,7 +25,9 @@ from tests import tolerances
 
 def oracle_forward(grid_side, two_class, threshold):
   """A 'network' that finds the bright square in each crop: logits peaked at the cell holding
-  its centre, that cell's box = the square's box (crop-normalised), other cells garbage."""
+  its centre, that cell's box = the square's box (crop-normalised), other cells garbage.
+  """
+
   def forward(variables, crops, template, text):
     del variables, template, text
     s = crops.shape[1]
@@ -33,13 +35,18 @@ def oracle_forward(grid_side, two_class, threshold):
     idx = jnp.arange(s)
 
     def extent(hit):  # (B, S) -> first index, one past the last
-      return (jnp.min(jnp.where(hit, idx, s), axis=1),
-              jnp.max(jnp.where(hit, idx, -1), axis=1) + 1)
+      return (
+          jnp.min(jnp.where(hit, idx, s), axis=1),
+          jnp.max(jnp.where(hit, idx, -1), axis=1) + 1,
+      )
+
     x0, x1 = extent(jnp.any(mask, axis=1))
     y0, y1 = extent(jnp.any(mask, axis=2))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     cell = s / grid_side
-    k = (jnp.floor(cy / cell) * grid_side + jnp.floor(cx / cell)).astype(jnp.int32)
+    k = (jnp.floor(cy / cell) * grid_side + jnp.floor(cx / cell)).astype(
+        jnp.int32
+    )
     onehot = jax.nn.one_hot(k, grid_side**2)
     box = jnp.stack([cx, cy, x1 - x0, y1 - y0], axis=-1) / s
     garbage = jnp.array([0.3, 0.7, 0.1, 0.9])
@@ -48,6 +55,7 @@ def oracle_forward(grid_side, two_class, threshold):
     if two_class:
       logits = jnp.stack([logits, jnp.zeros_like(logits)], axis=-1)
     return {'logits': logits, 'boxes': boxes}
+
   return forward
 
 
@@ -59,7 +67,7 @@ def square_video(side, steps, size=(200, 160), seed=0, noise=150):
   frames, boxes = [], []
   for _ in range(steps):
     frame = rng.integers(0, noise, (height, width, 3), dtype=np.uint8)
-    frame[y:y + side, x:x + side] = 255
+    frame[y : y + side, x : x + side] = 255
     frames.append(frame)
     boxes.append([x, y, side, side])
     if not 0 <= x + vx <= width - side:
@@ -72,8 +80,13 @@ def square_video(side, steps, size=(200, 160), seed=0, noise=150):
 
 def zero_variables(config):
   model, spec = factory.create_model(config)
-  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
-                      factory.variable_shapes(model, spec)), spec
+  return (
+      jax.tree.map(
+          lambda s: jnp.zeros(s.shape, s.dtype),
+          factory.variable_shapes(model, spec),
+      ),
+      spec,
+  )
 
 
 @pytest.mark.parametrize('variant', ['smoke', 'smoke,no_lb'])
@@ -82,24 +95,34 @@ def test_oracle_tracker_follows_the_square_exactly(variant):
   # so no resize: the decoded box must equal the true box (up to float32).
   config = cost_config.get_config(variant)
   variables, spec = zero_variables(config)
-  tracker = Tracker(config, variables,
-                    forward=oracle_forward(spec.grid_side, not spec.language, 255))
+  tracker = Tracker(
+      config,
+      variables,
+      forward=oracle_forward(spec.grid_side, not spec.language, 255),
+  )
   frames, boxes = square_video(32, 30)
   tracker.initialize(frames[0], boxes[0], 'the white square')
   out = np.array([tracker.track(f)[0] for f in frames[1:]])
   # Decoding rounds 5 times in float32 (box / S, x s_x, + centre, - s_x / 2,
   # the centre's cast) at <= s_x + W = 128 + 200 px; the oracle re-detects
   # the integer-placed square every frame, so nothing accumulates.
-  np.testing.assert_allclose(out, boxes[1:],
-                             atol=tolerances.roundings(5, 128 + 200))
-  assert np.ptp(boxes[:, 0]) > 100 and np.ptp(boxes[:, 1]) > 60  # it really moved, to edges
+  np.testing.assert_allclose(
+      out, boxes[1:], atol=tolerances.roundings(5, 128 + 200)
+  )
+  assert (
+      np.ptp(boxes[:, 0]) > 100 and np.ptp(boxes[:, 1]) > 60
+  )  # it really moved, to edges
 
 
 def test_oracle_tracker_with_resized_crops():
   config = cost_config.get_config('smoke')
   variables, spec = zero_variables(config)
-  tracker = Tracker(config, variables, forward=oracle_forward(spec.grid_side, False, 128))
-  frames, boxes = square_video(20, 25, seed=1, noise=60)  # s_x = 80 -> resized to 128
+  tracker = Tracker(
+      config, variables, forward=oracle_forward(spec.grid_side, False, 128)
+  )
+  frames, boxes = square_video(
+      20, 25, seed=1, noise=60
+  )  # s_x = 80 -> resized to 128
   tracker.initialize(frames[0], boxes[0], 'the white square')
   out = np.array([tracker.track(f)[0] for f in frames[1:]])
   # The oracle measures the square in crop pixels (1 crop px = 80/128 image px): no drift.
@@ -111,7 +134,9 @@ def test_oracle_tracker_with_resized_crops():
   assert np.abs(out - boxes[1:]).mean() < 0.6
 
 
-def transt_reference(scores, boxes, center, s_x, image_wh, wi=0.49, min_size=10):
+def transt_reference(
+    scores, boxes, center, s_x, image_wh, wi=0.49, min_size=10
+):
   """pysot_toolkit TransT.track after the network, in numpy float64."""
   g = int(round(len(scores) ** 0.5))
   window = np.outer(np.hanning(g), np.hanning(g)).flatten()
@@ -121,8 +146,17 @@ def transt_reference(scores, boxes, center, s_x, image_wh, wi=0.49, min_size=10)
   cx = bbox[0] + center[0] - s_x / 2
   cy = bbox[1] + center[1] - s_x / 2
   w, h = image_wh
-  return np.array([max(0, min(cx, w)), max(0, min(cy, h)), max(min_size, min(bbox[2], w)),
-                   max(min_size, min(bbox[3], h))]), scores[best]
+  return (
+      np.array(
+          [
+              max(0, min(cx, w)),
+              max(0, min(cy, h)),
+              max(min_size, min(bbox[2], w)),
+              max(min_size, min(bbox[3], h)),
+          ]
+      ),
+      scores[best],
+  )
 
 
 @pytest.mark.parametrize('grid', [11, 21, 32])
@@ -132,15 +166,33 @@ def test_select_and_decode_matches_transt(grid):
   scores = rng.uniform(0, 1, (b, n)).astype(np.float32)
   scores[0] = 0.5  # flat scores: the window decides (centre cell)
   boxes = rng.uniform(0, 1.2, (b, n, 4)).astype(np.float32)
-  geometry = np.stack([rng.uniform(0, 300, b), rng.uniform(0, 200, b), rng.integers(40, 400, b),
-                       np.full(b, 320), np.full(b, 8)], axis=1).astype(np.float32)  # H < 10
+  geometry = np.stack(
+      [
+          rng.uniform(0, 300, b),
+          rng.uniform(0, 200, b),
+          rng.integers(40, 400, b),
+          np.full(b, 320),
+          np.full(b, 8),
+      ],
+      axis=1,
+  ).astype(
+      np.float32
+  )  # H < 10
   window = engine_lib.hanning_window(grid)
-  np.testing.assert_array_equal(window, np.outer(np.hanning(grid), np.hanning(grid)).ravel())
+  np.testing.assert_array_equal(
+      window, np.outer(np.hanning(grid), np.hanning(grid)).ravel()
+  )
   got, got_score = jax.jit(engine_lib.select_and_decode, static_argnums=(4, 5))(
-      scores, boxes, window.astype(np.float32), geometry, 0.49, 10.0)
+      scores, boxes, window.astype(np.float32), geometry, 0.49, 10.0
+  )
   for i in range(b):
-    want, want_score = transt_reference(scores[i].astype(np.float64), boxes[i],
-                                        geometry[i, :2], geometry[i, 2], geometry[i, 3:])
+    want, want_score = transt_reference(
+        scores[i].astype(np.float64),
+        boxes[i],
+        geometry[i, :2],
+        geometry[i, 2],
+        geometry[i, 3:],
+    )
     # float32 vs float64: 3 roundings (x s_x, + centre, - s_x / 2) at
     # <= 1.2 x 400 + 300 px.
     np.testing.assert_allclose(got[i], want, atol=tolerances.roundings(3, 780))
@@ -151,11 +203,16 @@ def short_sequences(root):
   """Five synthetic sequences of different lengths (1 to 9 frames)."""
   from input_pipeline import synthetic
   from input_pipeline.readers import load_dataset
+
   synthetic.generate(root, num_videos=5, frames=9, size=(96, 72), seed=3)
   seqs = sorted(load_dataset('synthetic', root, 'all'), key=lambda s: s.name)
   lengths = [9, 3, 1, 6, 4]
-  return [dataclasses.replace(s, frames=s.frames[:n], boxes=s.boxes[:n], visible=s.visible[:n])
-          for s, n in zip(seqs, lengths)]
+  return [
+      dataclasses.replace(
+          s, frames=s.frames[:n], boxes=s.boxes[:n], visible=s.visible[:n]
+      )
+      for s, n in zip(seqs, lengths)
+  ]
 
 
 @pytest.fixture(scope='module')
@@ -166,43 +223,70 @@ def sequences(tmp_path_factory):
 def test_batched_runner_equals_one_at_a_time(smoke_model, sequences, tmp_path):
   config, _, _, variables = smoke_model
   eng = engine_lib.Engine(config, variables)
-  report = runner.run_sequences(eng, sequences, tmp_path, 'cost', batch_size=3,
-                                fingerprint={'w': 1})
+  report = runner.run_sequences(
+      eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 1}
+  )
   assert sorted(report['tracked']) == sorted(s.name for s in sequences)
   assert report['compile_s'] > 0 and report['fps'] > 0
   tracker = Tracker(config, variables)
   for seq in sequences:
-    tracker.initialize(runner.read_frame(seq.frames[0]), seq.init_box, seq.language)
-    single = [seq.init_box] + [tracker.track(runner.read_frame(f))[0] for f in seq.frames[1:]]
-    batched = results_io.read_boxes(tmp_path / 'cost' / f'{seq.name}.txt', len(seq))
+    tracker.initialize(
+        runner.read_frame(seq.frames[0]), seq.init_box, seq.language
+    )
+    single = [seq.init_box] + [
+        tracker.track(runner.read_frame(f))[0] for f in seq.frames[1:]
+    ]
+    batched = results_io.read_boxes(
+        tmp_path / 'cost' / f'{seq.name}.txt', len(seq)
+    )
     # Batch 3 vs 1: XLA may order the network's sums differently.
     tol = tolerances.smoke_tracking_px(single, config.data.search_factor)
-    np.testing.assert_allclose(batched, np.array(single), atol=tol,
-                               err_msg=seq.name)
-    assert len(results_io.read_times(tmp_path / 'cost' / f'{seq.name}_time.txt')) == len(seq)
+    np.testing.assert_allclose(
+        batched, np.array(single), atol=tol, err_msg=seq.name
+    )
+    assert len(
+        results_io.read_times(tmp_path / 'cost' / f'{seq.name}_time.txt')
+    ) == len(seq)
 
 
-def test_rerun_finishes_only_missing_and_leaves_others(smoke_model, sequences, tmp_path):
+def test_rerun_finishes_only_missing_and_leaves_others(
+    smoke_model, sequences, tmp_path
+):
   config, _, _, variables = smoke_model
   eng = engine_lib.Engine(config, variables)
   other = tmp_path / 'other_tracker' / f'{sequences[0].name}.txt'
   other.parent.mkdir()
   other.write_text('1,2,3,4\n')
-  runner.run_sequences(eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 1})
-  done = {s.name: os.stat(tmp_path / 'cost' / f'{s.name}.txt').st_mtime_ns for s in sequences}
-  os.remove(tmp_path / 'cost' / f'{sequences[3].name}.txt')  # "interrupted" before this one
-  report = runner.run_sequences(eng, sequences, tmp_path, 'cost', batch_size=3,
-                                fingerprint={'w': 1})
+  runner.run_sequences(
+      eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 1}
+  )
+  done = {
+      s.name: os.stat(tmp_path / 'cost' / f'{s.name}.txt').st_mtime_ns
+      for s in sequences
+  }
+  os.remove(
+      tmp_path / 'cost' / f'{sequences[3].name}.txt'
+  )  # "interrupted" before this one
+  report = runner.run_sequences(
+      eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 1}
+  )
   assert report['tracked'] == [sequences[3].name]
   assert len(report['skipped']) == len(sequences) - 1
   for s in sequences:
     if s is not sequences[3]:
-      assert os.stat(tmp_path / 'cost' / f'{s.name}.txt').st_mtime_ns == done[s.name]
+      assert (
+          os.stat(tmp_path / 'cost' / f'{s.name}.txt').st_mtime_ns
+          == done[s.name]
+      )
   assert other.read_text() == '1,2,3,4\n'
   with pytest.raises(runner.ResultsConflictError, match='another config'):
-    runner.run_sequences(eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 2})
+    runner.run_sequences(
+        eng, sequences, tmp_path, 'cost', batch_size=3, fingerprint={'w': 2}
+    )
   with pytest.raises(runner.ResultsConflictError, match='other_tracker'):
-    runner.run_sequences(eng, sequences, tmp_path, 'other_tracker', batch_size=3)
+    runner.run_sequences(
+        eng, sequences, tmp_path, 'other_tracker', batch_size=3
+    )
   assert other.read_text() == '1,2,3,4\n'
 
 
@@ -210,12 +294,15 @@ def test_wrong_line_count_names_the_file(sequences, tmp_path):
   folder = runner.check_manifest(tmp_path, 'cost', {})
   bad = os.path.join(folder, f'{sequences[0].name}.txt')
   results_io.write_boxes(bad, np.ones((2, 4)))
-  with pytest.raises(results_io.ResultsLengthError, match=f'{bad}.*expected 9 lines'):
+  with pytest.raises(
+      results_io.ResultsLengthError, match=f'{bad}.*expected 9 lines'
+  ):
     runner.pending_sequences(folder, sequences)
 
 
-def test_missing_and_corrupt_frames_are_named_and_skipped(smoke_model, sequences, tmp_path,
-                                                         caplog):
+def test_missing_and_corrupt_frames_are_named_and_skipped(
+    smoke_model, sequences, tmp_path, caplog
+):
   config, _, _, variables = smoke_model
   eng = engine_lib.Engine(config, variables)
   seq = sequences[0]
@@ -224,12 +311,26 @@ def test_missing_and_corrupt_frames_are_named_and_skipped(smoke_model, sequences
   corrupt = tmp_path / 'corrupt.jpg'
   corrupt.write_bytes(b'not a jpeg')
   broken.frames[6] = str(corrupt)
-  report = runner.run_sequences(eng, [broken], tmp_path / 'a', 'cost', batch_size=3)
-  assert report['bad_frames'] == {seq.name: [(4, broken.frames[4]), (6, str(corrupt))]}
-  assert 'gone.jpg is missing' in caplog.text and 'corrupt.jpg is unreadable' in caplog.text
-  broken.frames[0] = str(corrupt)  # the initial box refers to frame 0: the sequence fails
-  report = runner.run_sequences(eng, [broken], tmp_path / 'b', 'cost', batch_size=3)
-  assert 'corrupt.jpg of sequence' in report['failed'][seq.name] and not report['tracked']
+  report = runner.run_sequences(
+      eng, [broken], tmp_path / 'a', 'cost', batch_size=3
+  )
+  assert report['bad_frames'] == {
+      seq.name: [(4, broken.frames[4]), (6, str(corrupt))]
+  }
+  assert (
+      'gone.jpg is missing' in caplog.text
+      and 'corrupt.jpg is unreadable' in caplog.text
+  )
+  broken.frames[0] = str(
+      corrupt
+  )  # the initial box refers to frame 0: the sequence fails
+  report = runner.run_sequences(
+      eng, [broken], tmp_path / 'b', 'cost', batch_size=3
+  )
+  assert (
+      'corrupt.jpg of sequence' in report['failed'][seq.name]
+      and not report['tracked']
+  )
 
 
 def test_bad_tracker_inputs(smoke_model):
@@ -238,9 +339,13 @@ def test_bad_tracker_inputs(smoke_model):
   frame = np.zeros((60, 80, 3), np.uint8)
   with pytest.raises(RuntimeError, match='initialize'):
     tracker.track(frame)
-  for box, match in [((100, 10, 5, 5), 'outside'), ((-20, 10, 5, 5), 'outside'),
-                     ((10, 10, 0, 5), 'zero or negative'), ((10, 10, np.nan, 5), 'NaN'),
-                     ((1, 2, 3), '4 numbers')]:
+  for box, match in [
+      ((100, 10, 5, 5), 'outside'),
+      ((-20, 10, 5, 5), 'outside'),
+      ((10, 10, 0, 5), 'zero or negative'),
+      ((10, 10, np.nan, 5), 'NaN'),
+      ((1, 2, 3), '4 numbers'),
+  ]:
     with pytest.raises(ValueError, match=match):
       tracker.initialize(frame, box, 'a box')
   with pytest.raises(ValueError, match='uint8'):
@@ -256,15 +361,23 @@ def test_bad_tracker_inputs(smoke_model):
 
 def save_checkpoint(workdir, config, variables, step=7):
   """A checkpoint as training writes it (cost_jax.checkpointing: items 'state' + 'config')."""
-  state = {'step': step, 'params': variables['params'],
-           'batch_stats': variables['batch_stats'],
-           'opt_state': {'count': np.zeros((), np.int32)}}
+  state = {
+      'step': step,
+      'params': variables['params'],
+      'batch_stats': variables['batch_stats'],
+      'opt_state': {'count': np.zeros((), np.int32)},
+  }
   try:
     from cost_jax.checkpointing import Checkpoints
-  except ImportError:  # training not merged yet: the same layout with orbax directly
+  except (
+      ImportError
+  ):  # training not merged yet: the same layout with orbax directly
     import orbax.checkpoint as ocp
+
     manager = ocp.CheckpointManager(os.path.join(workdir, 'checkpoints'))
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+    manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state))
+    )
     manager.close()
     return
   checkpoints = Checkpoints(workdir, config, every=1, keep=3, async_save=False)
@@ -275,17 +388,23 @@ def save_checkpoint(workdir, config, variables, step=7):
 def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
   from cost_jax import evaluate
   from cost_jax.tracking import tracker as tracker_lib
+
   config, _, _, variables = smoke_model
   config = config.copy_and_resolve_references()
   # frames: <root>/VL-SOT2x0/<video>/img/000001.jpg
   config.data.eval_root = str(Path(sequences[0].frames[0]).parents[3])
-  config.track.batch_sequences = 3  # the compilation of the runner test is reused
+  config.track.batch_sequences = (
+      3  # the compilation of the runner test is reused
+  )
   with pytest.raises(FileNotFoundError, match='train first'):
     evaluate.evaluate(config, str(tmp_path))
   save_checkpoint(str(tmp_path), config, variables)
   restored = Tracker.from_workdir(config, str(tmp_path))
-  jax.tree.map(np.testing.assert_array_equal, restored.engine.variables['params'],
-               variables['params'])
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      restored.engine.variables['params'],
+      variables['params'],
+  )
   metrics = evaluate.evaluate(config, str(tmp_path))
   assert set(metrics['trackers']) == {'cost', 'ncc', 'static'}
   assert metrics['protocol'] == 'vlsot500'  # The synthetic set's default.
@@ -294,8 +413,13 @@ def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
   assert len(metrics['speed']['tracked']) == 5
   again = evaluate.evaluate(config, str(tmp_path))
   assert again['speed']['tracked'] == [] and len(again['speed']['skipped']) == 5
-  assert again['trackers']['cost']['overall'] == metrics['trackers']['cost']['overall']
-  save_checkpoint(str(tmp_path), config, variables, step=8)  # new weights: refuse to mix results
+  assert (
+      again['trackers']['cost']['overall']
+      == metrics['trackers']['cost']['overall']
+  )
+  save_checkpoint(
+      str(tmp_path), config, variables, step=8
+  )  # new weights: refuse to mix results
   with pytest.raises(runner.ResultsConflictError, match='weights'):
     evaluate.evaluate(config, str(tmp_path))
   bad = config.copy_and_resolve_references()
@@ -306,17 +430,24 @@ def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
 
 def test_from_converted_weights(smoke_model, tmp_path):
   from cost_jax.convert import names, store
+
   config, _, _, variables = smoke_model
   flat = {k: np.asarray(v) for k, v in names.flatten(variables).items()}
   full = str(tmp_path / 'full.safetensors')
   store.write(full, flat, {'covers': [''], 'variant': config.variant})
   tracker = Tracker.from_converted(config, full)
-  jax.tree.map(np.testing.assert_array_equal, tracker.engine.variables['params'],
-               variables['params'])
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      tracker.engine.variables['params'],
+      variables['params'],
+  )
   assert tracker.weights_info.startswith('converted:')
   part = str(tmp_path / 'part.safetensors')
-  store.write(part, {k: v for k, v in flat.items() if 'backbone' in k},
-              {'covers': list(store.VISUAL_BRANCH)})
+  store.write(
+      part,
+      {k: v for k, v in flat.items() if 'backbone' in k},
+      {'covers': list(store.VISUAL_BRANCH)},
+  )
   with pytest.raises(ValueError, match='covers only part'):
     Tracker.from_converted(config, part)
   with pytest.raises(FileNotFoundError, match='nothing.safetensors'):

@@ -13,10 +13,14 @@ def test_paper_without_imagenet_weights_stops_with_the_conversion_command():
   assert 'from_scratch=True' in str(e.value)
 
 
-@pytest.mark.parametrize('field, value', [
-    ('init_backbone', 'checkpoints/resnet50_backbone.safetensors'),
-    ('init_transt', 'checkpoints/transt.safetensors'),
-    ('from_scratch', True)])
+@pytest.mark.parametrize(
+    'field, value',
+    [
+        ('init_backbone', 'checkpoints/resnet50_backbone.safetensors'),
+        ('init_transt', 'checkpoints/transt.safetensors'),
+        ('from_scratch', True),
+    ],
+)
 def test_paper_with_weights_or_explicit_scratch_goes_on(field, value):
   config = cost.get_config('paper')
   config.train[field] = value

@@ -41,7 +41,8 @@ def setup(tmp_path_factory):
   config = batches.tiny_config(str(tmp_path_factory.mktemp('step')))
   model, spec = factory.create_model(config)
   variables = jax.device_get(
-      factory.init_variables(model, spec, jax.random.key(0)))
+      factory.init_variables(model, spec, jax.random.key(0))
+  )
   return config, variables
 
 
@@ -54,9 +55,11 @@ def adamw_step(setup, parallel, devices=None):
   built = train_step.setup(config, devices)
   runner = built.runner
   state = runner.put_state(
-      train_step.state_from_variables(variables, built.tx, runner.replicated))
+      train_step.state_from_variables(variables, built.tx, runner.replicated)
+  )
   state, metrics = runner.step(
-      state, runner.put_batch(batches.global_batch(config, 0)))
+      state, runner.put_batch(batches.global_batch(config, 0))
+  )
   return state, runner.metrics(metrics)
 
 
@@ -66,14 +69,17 @@ def sgd_run(setup, parallel, devices=None):
   config, variables = setup
   model, spec = factory.create_model(config, bn_axis_name=train_step.AXIS)
   tx = optax.sgd(SGD_LR)
-  step = train_step.make_per_replica_step(model, spec, tx, config.loss,
-                                          config.seed)
+  step = train_step.make_per_replica_step(
+      model, spec, tx, config.loss, config.seed
+  )
   runner = train_step.make_runner(parallel, step, devices)
   state = runner.put_state(
-      train_step.state_from_variables(variables, tx, runner.replicated))
+      train_step.state_from_variables(variables, tx, runner.replicated)
+  )
   before = flat(state['params'])
   state, metrics = runner.step(
-      state, runner.put_batch(batches.global_batch(config, 0)))
+      state, runner.put_batch(batches.global_batch(config, 0))
+  )
   after = flat(state['params'])
   grads = {k: (v - after[k]) / SGD_LR for k, v in before.items()}
   return runner, state, runner.metrics(metrics), grads
@@ -81,16 +87,21 @@ def sgd_run(setup, parallel, devices=None):
 
 @pytest.fixture(scope='module')
 def runs(setup):
-  return {'pmap4': sgd_run(setup, 'pmap'),
-          'shard_map4': sgd_run(setup, 'shard_map'),
-          'one_device': sgd_run(setup, 'shard_map', jax.devices()[:1])}
+  return {
+      'pmap4': sgd_run(setup, 'pmap'),
+      'shard_map4': sgd_run(setup, 'shard_map'),
+      'one_device': sgd_run(setup, 'shard_map', jax.devices()[:1]),
+  }
 
 
 def worst_relative(got, want, floor=0.0):
   """max over tensors of max|got - want| / max(max|want|, floor)."""
   assert set(got) == set(want)
-  return max(float(np.abs(got[k] - want[k]).max()) /
-             max(float(np.abs(want[k]).max()), floor, 1e-30) for k in want)
+  return max(
+      float(np.abs(got[k] - want[k]).max())
+      / max(float(np.abs(want[k]).max()), floor, 1e-30)
+      for k in want
+  )
 
 
 @pytest.mark.parametrize('name', ['pmap4', 'shard_map4'])
@@ -102,11 +113,14 @@ def test_four_devices_equal_one_device(runs, name):
   assert int(state['step']) == 1
   scale = max(float(np.abs(g).max()) for g in want_grads.values())
   assert worst_relative(grads, want_grads, SCALE_FLOOR * scale) <= GRAD_RTOL
-  assert worst_relative(flat(state['batch_stats']),
-                        flat(reference['batch_stats'])) <= FORWARD_RTOL
+  assert (
+      worst_relative(flat(state['batch_stats']), flat(reference['batch_stats']))
+      <= FORWARD_RTOL
+  )
   for term in TERMS:  # Sums of non-negative terms: relative error.
-    assert metrics[term] == pytest.approx(want_metrics[term],
-                                          rel=FORWARD_RTOL), term
+    assert metrics[term] == pytest.approx(
+        want_metrics[term], rel=FORWARD_RTOL
+    ), term
 
 
 def test_coa_uses_the_global_batch(runs):
@@ -114,8 +128,9 @@ def test_coa_uses_the_global_batch(runs):
   local negatives only, 4 devices x 1 pair would have no negative at all."""
   metrics = runs['pmap4'][2]
   assert metrics['finite'] == 1
-  assert metrics['coa'] == pytest.approx(runs['one_device'][2]['coa'],
-                                         rel=FORWARD_RTOL)
+  assert metrics['coa'] == pytest.approx(
+      runs['one_device'][2]['coa'], rel=FORWARD_RTOL
+  )
   assert metrics['coa'] > 0.5  # ~log(3) + small, not 0.
 
 
@@ -138,8 +153,9 @@ def test_non_finite_step_keeps_the_state(setup, runs):
 def test_bfloat16_compute_runs(setup, runs):
   config = setup[0].copy_and_resolve_references()
   config.model.dtype = 'bfloat16'
-  state, metrics = adamw_step((config, setup[1]), 'shard_map',
-                              jax.devices()[:1])
+  state, metrics = adamw_step(
+      (config, setup[1]), 'shard_map', jax.devices()[:1]
+  )
   assert metrics['finite'] == 1
   f32_loss = runs['one_device'][2]['loss']  # Same weights and batch.
   # bfloat16 rounds the activations (u = 2**-8) at each of the forward
@@ -176,15 +192,19 @@ def test_frozen_groups_get_no_update_and_lr_decays(setup):
   config = setup[0].copy_and_resolve_references()
   config.train.frozen = 'backbone,text'
   config.train.clip_norm = 1.0
-  params = {'backbone': {'conv1': {'kernel': jnp.ones((3, 3))}},
-            'text_encoder': {'embeddings': {'embedding': jnp.ones((5, 2))}},
-            'vlt_pos': jnp.ones((4, 2))}
+  params = {
+      'backbone': {'conv1': {'kernel': jnp.ones((3, 3))}},
+      'text_encoder': {'embeddings': {'embedding': jnp.ones((5, 2))}},
+      'vlt_pos': jnp.ones((4, 2)),
+  }
   tx, schedules = optim.make_optimizer(config, params)
   grads = jax.tree.map(jnp.ones_like, params)
   updates, _ = tx.update(grads, tx.init(params), params)
   assert float(jnp.abs(updates['backbone']['conv1']['kernel']).max()) == 0
-  assert float(jnp.abs(
-      updates['text_encoder']['embeddings']['embedding']).max()) == 0
+  assert (
+      float(jnp.abs(updates['text_encoder']['embeddings']['embedding']).max())
+      == 0
+  )
   assert float(jnp.abs(updates['vlt_pos']).max()) > 0
   assert set(schedules) == {'default'}
   decay_step = round(config.train.decay_fraction * optim.total_steps(config))
@@ -204,18 +224,22 @@ def test_frozen_text_encoder_is_not_differentiated(setup):
     config.train.frozen = frozen
     built = train_step.setup(config, jax.devices()[:1])
     runner = built.runner
-    state = runner.put_state(train_step.state_from_variables(
-        setup[1], built.tx, runner.replicated))
+    state = runner.put_state(
+        train_step.state_from_variables(setup[1], built.tx, runner.replicated)
+    )
     batch = runner.put_batch(batches.global_batch(config, 0))
     state, metrics = runner.step(state, batch)
     hlo = runner._compiled.as_text()  # pylint: disable=protected-access
     flops[frozen] = hlo.count(' dot(') + hlo.count(' convolution(')
-    states[frozen], norms[frozen] = flat(state['params']), runner.metrics(
-        metrics)['grad_norm']
+    states[frozen], norms[frozen] = (
+        flat(state['params']),
+        runner.metrics(metrics)['grad_norm'],
+    )
   for name, value in flat(setup[1]['params']).items():
     if name.startswith('text_encoder/'):
       np.testing.assert_array_equal(states['text'][name], value, err_msg=name)
-  assert not np.array_equal(states['text']['vlt_pos'],
-                            flat(setup[1]['params'])['vlt_pos'])
+  assert not np.array_equal(
+      states['text']['vlt_pos'], flat(setup[1]['params'])['vlt_pos']
+  )
   assert norms['text'] < norms['']
   assert flops['text'] <= flops[''] - 6, flops  # Matmuls + convolutions.

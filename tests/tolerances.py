@@ -50,5 +50,6 @@ def smoke_tracking_px(boxes, factor):
   cell (s_x / 21 px), not drift.
   """
   from cost_jax import crops  # pylint: disable=g-import-not-at-top
+
   s_x = max(crops.context_crop_side(w, h, factor) for _, _, w, h in boxes)
   return math.sqrt(len(boxes)) * SMOKE_FORWARD_RTOL * (s_x + 1)

@@ -15,8 +15,7 @@ import transformers
 
 from torch_reference.cost import COST
 
-__all__ = ['COST', 'bert_config', 'build_model', 'load_exported',
-           'randomize_']
+__all__ = ['COST', 'bert_config', 'build_model', 'load_exported', 'randomize_']
 
 
 def bert_config(bert_config_or_path, num_layers=0):
@@ -34,10 +33,19 @@ def bert_config(bert_config_or_path, num_layers=0):
     spec = spec.to_dict()
   elif not isinstance(spec, dict):
     spec = dict(vars(spec))
-  keep = ('vocab_size', 'hidden_size', 'num_hidden_layers',
-          'num_attention_heads', 'intermediate_size', 'max_position_embeddings',
-          'type_vocab_size', 'layer_norm_eps', 'hidden_dropout_prob',
-          'attention_probs_dropout_prob', 'hidden_act')
+  keep = (
+      'vocab_size',
+      'hidden_size',
+      'num_hidden_layers',
+      'num_attention_heads',
+      'intermediate_size',
+      'max_position_embeddings',
+      'type_vocab_size',
+      'layer_norm_eps',
+      'hidden_dropout_prob',
+      'attention_probs_dropout_prob',
+      'hidden_act',
+  )
   fields = {k: spec[k] for k in keep if k in spec}
   if num_layers:
     fields['num_hidden_layers'] = num_layers
@@ -53,8 +61,10 @@ def build_model(config, bert_config_or_path=None):
   bert = None
   if config.model.language:
     if bert_config_or_path is None:
-      raise ValueError('config.model.language=True needs the BERT config '
-                       '(a config, dict or HF folder).')
+      raise ValueError(
+          'config.model.language=True needs the BERT config '
+          '(a config, dict or HF folder).'
+      )
     bert = bert_config(bert_config_or_path, config.text.num_layers)
   return COST(config, bert)
 
@@ -82,9 +92,12 @@ def randomize_(model, seed=0, scale=1.0):
         t.uniform_(0.5, 1.5, generator=gen)
       elif leaf == 'weight' and t.ndim == 1:  # Norm affine scales.
         t.normal_(1.0, 0.1, generator=gen)
-      elif t.ndim >= 2 and leaf not in ('obj_token', 'vlt_pos') and (
-          'embeddings' not in name):
-        t.normal_(0.0, scale / t[0].numel()**0.5, generator=gen)
+      elif (
+          t.ndim >= 2
+          and leaf not in ('obj_token', 'vlt_pos')
+          and ('embeddings' not in name)
+      ):
+        t.normal_(0.0, scale / t[0].numel() ** 0.5, generator=gen)
       else:  # Biases, running means, embeddings, [OBJ], positions.
         t.normal_(0.0, 0.1, generator=gen)
   return model

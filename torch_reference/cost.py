@@ -30,12 +30,15 @@ class VLTLayer(transt.AttentionLayer):
   outputs (self_attn.out_proj, linear2) starting at zero when zero_init.
   """
 
-  def __init__(self, dim, heads, ffn_dim, dropout, prenorm=False,
-               zero_init=False):
+  def __init__(
+      self, dim, heads, ffn_dim, dropout, prenorm=False, zero_init=False
+  ):
     super().__init__(dim, heads, ffn_dim, dropout)
     self.prenorm = prenorm
     self.self_attn = self.mha()
-    self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
+    self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(
+        ffn_dim, dim
+    )
     self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
     if zero_init:
       nn.init.zeros_(self.self_attn.out_proj.weight)
@@ -45,7 +48,8 @@ class VLTLayer(transt.AttentionLayer):
     if self.prenorm:
       h = self.norm1(x)
       x = x + self.drop(
-          self.attend(self.self_attn, h + pos, h + pos, h, key_padding_mask))
+          self.attend(self.self_attn, h + pos, h + pos, h, key_padding_mask)
+      )
       return x + self.drop(self.ffn(self.norm2(x), self.linear1, self.linear2))
     a = self.attend(self.self_attn, x + pos, x + pos, x, key_padding_mask)
     x = self.norm1(x + self.drop(a))
@@ -63,20 +67,30 @@ class COST(nn.Module):
     self.search_feat = m.search_size // STRIDE
     dim = m.hidden_dim
     self.backbone = nn.Sequential(
-        transt.BackboneBody(resnet.ResNet(tuple(m.backbone.blocks),
-                                          m.backbone.width)),
-        transt.PositionEmbeddingSine(dim // 2))
+        transt.BackboneBody(
+            resnet.ResNet(tuple(m.backbone.blocks), m.backbone.width)
+        ),
+        transt.PositionEmbeddingSine(dim // 2),
+    )
     self.input_proj = nn.Conv2d(m.backbone.width * 16, dim, 1)
     f = m.fusion
     self.featurefusion_network = transt.FeatureFusionNetwork(
-        dim, f.num_heads, f.num_layers, f.ffn_dim, f.dropout)
-    self.class_embed = transt.MLP(dim, dim, 1 if m.language else 2,
-                                  m.head.num_layers)
+        dim, f.num_heads, f.num_layers, f.ffn_dim, f.dropout
+    )
+    self.class_embed = transt.MLP(
+        dim, dim, 1 if m.language else 2, m.head.num_layers
+    )
     self.bbox_embed = transt.MLP(dim, dim, 4, m.head.num_layers)
-    self.register_buffer('pixel_mean', torch.tensor(IMAGENET_MEAN).view(
-        1, 3, 1, 1), persistent=False)
-    self.register_buffer('pixel_std', torch.tensor(IMAGENET_STD).view(
-        1, 3, 1, 1), persistent=False)
+    self.register_buffer(
+        'pixel_mean',
+        torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+        persistent=False,
+    )
+    self.register_buffer(
+        'pixel_std',
+        torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+        persistent=False,
+    )
     if m.language:
       self._build_language(config, bert_config)
 
@@ -84,27 +98,36 @@ class COST(nn.Module):
     m, dim = config.model, config.model.hidden_dim
     self.coa = config.loss.coa_weight > 0
     self.text_len = config.text.max_len
-    self.convs = nn.ModuleList(nn.Conv2d(dim, dim, m.convs.kernel)
-                               for _ in range(m.convs.num))
-    self.text_encoder = transformers.BertModel(bert_config,
-                                               add_pooling_layer=True)
+    self.convs = nn.ModuleList(
+        nn.Conv2d(dim, dim, m.convs.kernel) for _ in range(m.convs.num)
+    )
+    self.text_encoder = transformers.BertModel(
+        bert_config, add_pooling_layer=True
+    )
     width = bert_config.hidden_size
     if self.coa:
       self.coa_vis, self.coa_text = nn.Linear(dim, dim), nn.Linear(width, dim)
     self.vlt_vis_proj = nn.Linear(dim, dim)
     self.vlt_text_proj = nn.Linear(width, dim)
-    self.obj_token = (nn.Parameter(torch.zeros(1, dim)) if m.obj_token
-                      else None)
+    self.obj_token = nn.Parameter(torch.zeros(1, dim)) if m.obj_token else None
     side = self.search_feat - m.convs.num * (m.convs.kernel - 1)
     self.visual_tokens = side * side
     self.vlt_pos = nn.Parameter(
-        torch.zeros(self.visual_tokens + self.text_len + 1, dim))
+        torch.zeros(self.visual_tokens + self.text_len + 1, dim)
+    )
     v = m.vlt
     prenorm = v.get('norm', 'post') == 'pre'
     self.vlt = nn.ModuleList(
-        VLTLayer(dim, v.num_heads, v.ffn_dim, v.dropout, prenorm,
-                 v.get('zero_init', False))
-        for _ in range(v.num_layers))
+        VLTLayer(
+            dim,
+            v.num_heads,
+            v.ffn_dim,
+            v.dropout,
+            prenorm,
+            v.get('zero_init', False),
+        )
+        for _ in range(v.num_layers)
+    )
     self.vlt_norm = nn.LayerNorm(dim) if prenorm and v.num_layers else None
     self.hidden_dim = dim
 
@@ -123,16 +146,18 @@ class COST(nn.Module):
 
   def _fuse(self, template, search_image):
     search, pos = self._tokens(search_image)
-    return self.featurefusion_network(template['tokens'], search,
-                                      template['pos'], pos)
+    return self.featurefusion_network(
+        template['tokens'], search, template['pos'], pos
+    )
 
   # --- linguistic branch ---------------------------------------------------
   def encode_text(self, ids, mask):
     """Mean of all BERT layer outputs (not the embeddings); padding zeroed."""
     if not self.language:
       return {}
-    out = self.text_encoder(input_ids=ids, attention_mask=mask,
-                            output_hidden_states=True)
+    out = self.text_encoder(
+        input_ids=ids, attention_mask=mask, output_hidden_states=True
+    )
     feats = torch.stack(out.hidden_states[1:]).mean(0)
     mask = mask.to(feats.dtype)
     return {'features': feats * mask[..., None], 'mask': mask}
@@ -150,12 +175,26 @@ class COST(nn.Module):
 
   def vlt_forward(self, vis, text):
     b = vis.shape[0]
-    obj = (self.obj_token if self.obj_token is not None
-           else vis.new_zeros(1, self.hidden_dim))
-    x = torch.cat([self.vlt_vis_proj(vis), self.vlt_text_proj(text['features']),
-                   obj.expand(b, 1, -1)], dim=1)
-    valid = torch.cat([vis.new_ones(vis.shape[:2]), text['mask'],
-                       vis.new_ones(b, 1)], dim=1) > 0
+    obj = (
+        self.obj_token
+        if self.obj_token is not None
+        else vis.new_zeros(1, self.hidden_dim)
+    )
+    x = torch.cat(
+        [
+            self.vlt_vis_proj(vis),
+            self.vlt_text_proj(text['features']),
+            obj.expand(b, 1, -1),
+        ],
+        dim=1,
+    )
+    valid = (
+        torch.cat(
+            [vis.new_ones(vis.shape[:2]), text['mask'], vis.new_ones(b, 1)],
+            dim=1,
+        )
+        > 0
+    )
     if not len(self.vlt):
       return x + self.vlt_pos
     for layer in self.vlt:
@@ -164,7 +203,7 @@ class COST(nn.Module):
 
   def head(self, tokens):
     if self.language and self.grid == 'visual400':
-      tokens = tokens[:, :self.visual_tokens]
+      tokens = tokens[:, : self.visual_tokens]
     logits = self.class_embed(tokens)
     if self.language:
       logits = logits[..., 0]
@@ -189,5 +228,6 @@ class COST(nn.Module):
       denom = text['mask'].sum(1, keepdim=True).clamp(min=1.0)
       out['coa_vis'] = F.normalize(self.coa_vis(vis.mean(1)), dim=-1, eps=1e-12)
       out['coa_text'] = F.normalize(
-          self.coa_text(text['features'].sum(1) / denom), dim=-1, eps=1e-12)
+          self.coa_text(text['features'].sum(1) / denom), dim=-1, eps=1e-12
+      )
     return out

@@ -71,7 +71,9 @@ def generalized_box_iou(a, b):
   inter = (rb - lt).clamp(min=0).prod(-1)
   union = area_a + area_b - inter
   iou = inter / union
-  hull = (torch.max(a[:, 2:], b[:, 2:]) - torch.min(a[:, :2], b[:, :2])).prod(-1)
+  hull = (torch.max(a[:, 2:], b[:, 2:]) - torch.min(a[:, :2], b[:, :2])).prod(
+      -1
+  )
   return iou - (hull - union) / hull
 
 
@@ -103,9 +105,11 @@ def compute_losses(outputs, search_box, visible, config):
   logits = outputs['logits']
   labels = labels.to(logits.device) * visible[:, None].float()
   if logits.ndim == 3:
-    ce = F.cross_entropy(logits.permute(0, 2, 1), (1 - labels).long(),
-                         weight=torch.tensor([1.0, lc.neg_weight],
-                                             device=logits.device))
+    ce = F.cross_entropy(
+        logits.permute(0, 2, 1),
+        (1 - labels).long(),
+        weight=torch.tensor([1.0, lc.neg_weight], device=logits.device),
+    )
   else:
     weights = labels + lc.neg_weight * (1 - labels)
     bce = F.binary_cross_entropy_with_logits(logits, labels, reduction='none')
@@ -114,13 +118,18 @@ def compute_losses(outputs, search_box, visible, config):
   pred = outputs['boxes'][pos]
   target = search_box[:, None, :].expand_as(outputs['boxes'])[pos]
   num = max(float(pos.sum()), 1.0)
-  terms = {'ce': ce, 'l1': (pred - target).abs().sum() / num,
-           'giou': (1 - generalized_box_iou(xyxy(pred), xyxy(target))).sum()
-                   / num}
+  terms = {
+      'ce': ce,
+      'l1': (pred - target).abs().sum() / num,
+      'giou': (1 - generalized_box_iou(xyxy(pred), xyxy(target))).sum() / num,
+  }
   terms['reg'] = lc.l1_weight * terms['l1'] + lc.giou_weight * terms['giou']
-  terms['coa'] = (coa_loss(outputs['coa_vis'], outputs['coa_text'],
-                           lc.coa_temperature)
-                  if 'coa_vis' in outputs else logits.new_zeros(()))
-  terms['loss'] = (lc.coa_weight * terms['coa'] + terms['reg']
-                   + lc.ce_weight * terms['ce'])
+  terms['coa'] = (
+      coa_loss(outputs['coa_vis'], outputs['coa_text'], lc.coa_temperature)
+      if 'coa_vis' in outputs
+      else logits.new_zeros(())
+  )
+  terms['loss'] = (
+      lc.coa_weight * terms['coa'] + terms['reg'] + lc.ce_weight * terms['ce']
+  )
   return terms

@@ -13,14 +13,22 @@ from torch import nn
 
 class Bottleneck(nn.Module):
   """torchvision Bottleneck, expansion 4."""
+
   expansion = 4
 
   def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None):
     super().__init__()
     self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
     self.bn1 = nn.BatchNorm2d(planes)
-    self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation,
-                           dilation=dilation, bias=False)
+    self.conv2 = nn.Conv2d(
+        planes,
+        planes,
+        3,
+        stride=stride,
+        padding=dilation,
+        dilation=dilation,
+        bias=False,
+    )
     self.bn2 = nn.BatchNorm2d(planes)
     self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
     self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -48,9 +56,11 @@ class ResNet(nn.Module):
     # (planes, stride, dilation of block 0), as TransT hard-codes them.
     stages = ((width, 1, 1), (width * 2, 2, 1), (width * 4, 1, 2))
     for index, ((planes, stride, dilation), num) in enumerate(
-        zip(stages, blocks)):
-      self.add_module(f'layer{index + 1}',
-                      self._make_layer(planes, num, stride, dilation))
+        zip(stages, blocks)
+    ):
+      self.add_module(
+          f'layer{index + 1}', self._make_layer(planes, num, stride, dilation)
+      )
 
   def _make_layer(self, planes, num, stride, dilation):
     """Only block 0 gets the stride, the dilation and the downsample."""
@@ -58,7 +68,8 @@ class ResNet(nn.Module):
     if stride != 1 or self.inplanes != planes * 4:
       downsample = nn.Sequential(
           nn.Conv2d(self.inplanes, planes * 4, 1, stride=stride, bias=False),
-          nn.BatchNorm2d(planes * 4))
+          nn.BatchNorm2d(planes * 4),
+      )
     layers = [Bottleneck(self.inplanes, planes, stride, dilation, downsample)]
     self.inplanes = planes * 4
     layers += [Bottleneck(self.inplanes, planes) for _ in range(1, num)]

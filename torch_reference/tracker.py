@@ -32,31 +32,32 @@ def get_subwindow(im, pos, model_sz, original_sz, avg_chans):
   ymin = np.floor(pos[1] - c + 0.5)
   xmax, ymax = xmin + sz - 1, ymin + sz - 1
   r, cols, k = im.shape
-  left, top = int(max(0., -xmin)), int(max(0., -ymin))
-  right = int(max(0., xmax - cols + 1))
-  bottom = int(max(0., ymax - r + 1))
+  left, top = int(max(0.0, -xmin)), int(max(0.0, -ymin))
+  right = int(max(0.0, xmax - cols + 1))
+  bottom = int(max(0.0, ymax - r + 1))
   xmin, xmax, ymin, ymax = xmin + left, xmax + left, ymin + top, ymax + top
   if any((top, bottom, left, right)):
     padded = np.zeros((r + top + bottom, cols + left + right, k), np.uint8)
-    padded[top:top + r, left:left + cols, :] = im
+    padded[top : top + r, left : left + cols, :] = im
     if top:
-      padded[0:top, left:left + cols, :] = avg_chans
+      padded[0:top, left : left + cols, :] = avg_chans
     if bottom:
-      padded[r + top:, left:left + cols, :] = avg_chans
+      padded[r + top :, left : left + cols, :] = avg_chans
     if left:
       padded[:, 0:left, :] = avg_chans
     if right:
-      padded[:, cols + left:, :] = avg_chans
+      padded[:, cols + left :, :] = avg_chans
     im = padded
-  patch = im[int(ymin):int(ymax + 1), int(xmin):int(xmax + 1), :]
+  patch = im[int(ymin) : int(ymax + 1), int(xmin) : int(xmax + 1), :]
   if model_sz != original_sz:
     patch = cv2.resize(patch, (model_sz, model_sz))
   return patch
 
 
 def _to_tensor(patch, device):
-  return torch.from_numpy(patch.transpose(2, 0, 1)[None].astype(
-      np.float32)).to(device)
+  return torch.from_numpy(patch.transpose(2, 0, 1)[None].astype(np.float32)).to(
+      device
+  )
 
 
 class ReferenceTracker:
@@ -68,8 +69,10 @@ class ReferenceTracker:
     self.device = device
     m, d, k = config.model, config.data, config.track
     self.template_size, self.search_size = m.template_size, m.search_size
-    self.template_factor, self.search_factor = (d.template_factor,
-                                                d.search_factor)
+    self.template_factor, self.search_factor = (
+        d.template_factor,
+        d.search_factor,
+    )
     self.window_influence, self.min_size = k.window_influence, k.min_size
     self.language = m.language
     self.window = None
@@ -81,13 +84,15 @@ class ReferenceTracker:
     self.size = np.array([box[2], box[3]])
     s_z = crop_side(self.size, self.template_factor)
     self.channel_average = np.mean(image, axis=(0, 1))
-    z = get_subwindow(image, self.center, self.template_size, s_z,
-                      self.channel_average)
+    z = get_subwindow(
+        image, self.center, self.template_size, s_z, self.channel_average
+    )
     self.template = self.model.encode_template(_to_tensor(z, self.device))
     self.text = {}
     if self.language:
-      to = lambda a: torch.as_tensor(np.asarray(a)[None], dtype=torch.long,
-                                     device=self.device)
+      to = lambda a: torch.as_tensor(
+          np.asarray(a)[None], dtype=torch.long, device=self.device
+      )
       self.text = self.model.encode_text(to(ids), to(mask))
 
   def _scores(self, logits):
@@ -106,8 +111,9 @@ class ReferenceTracker:
   @torch.no_grad()
   def track(self, image):
     s_x = crop_side(self.size, self.search_factor)
-    x = get_subwindow(image, self.center, self.search_size, round(s_x),
-                      self.channel_average)
+    x = get_subwindow(
+        image, self.center, self.search_size, round(s_x), self.channel_average
+    )
     out = self.model.track(_to_tensor(x, self.device), self.template, self.text)
     score = self._scores(out['logits'])
     boxes = out['boxes'][0].cpu().numpy().T  # (4, N)

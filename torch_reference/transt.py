@@ -33,15 +33,18 @@ class PositionEmbeddingSine(nn.Module):
     scale, eps = 2 * math.pi, 1e-6
     y_embed = y_embed / (y_embed[:, -1:, :] + eps) * scale
     x_embed = x_embed / (x_embed[:, :, -1:] + eps) * scale
-    dim_t = torch.arange(self.num_pos_feats, dtype=torch.float32,
-                         device=feature.device)
-    dim_t = self.temperature**(2 * (dim_t // 2) / self.num_pos_feats)
+    dim_t = torch.arange(
+        self.num_pos_feats, dtype=torch.float32, device=feature.device
+    )
+    dim_t = self.temperature ** (2 * (dim_t // 2) / self.num_pos_feats)
     pos_x = x_embed[:, :, :, None] / dim_t
     pos_y = y_embed[:, :, :, None] / dim_t
-    pos_x = torch.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()),
-                        dim=4).flatten(3)
-    pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()),
-                        dim=4).flatten(3)
+    pos_x = torch.stack(
+        (pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=4
+    ).flatten(3)
+    pos_y = torch.stack(
+        (pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4
+    ).flatten(3)
     return torch.cat((pos_y, pos_x), dim=3)[0].reshape(h * w, -1)
 
 
@@ -61,12 +64,14 @@ class AttentionLayer(nn.Module):
     self.dim, self.heads, self.ffn_dim, self.p = dim, heads, ffn_dim, dropout
 
   def mha(self):
-    return nn.MultiheadAttention(self.dim, self.heads, dropout=self.p,
-                                 batch_first=True)
+    return nn.MultiheadAttention(
+        self.dim, self.heads, dropout=self.p, batch_first=True
+    )
 
   def attend(self, attn, q, k, v, key_padding_mask=None):
-    return attn(q, k, v, key_padding_mask=key_padding_mask,
-                need_weights=False)[0]
+    return attn(q, k, v, key_padding_mask=key_padding_mask, need_weights=False)[
+        0
+    ]
 
   def ffn(self, x, first, second):
     """first -> ReLU -> dropout -> second."""
@@ -81,17 +86,29 @@ class FeatureFusionLayer(AttentionLayer):
 
   def __init__(self, dim, heads, ffn_dim, dropout):
     super().__init__(dim, heads, ffn_dim, dropout)
-    for name in ('self_attn1', 'self_attn2', 'multihead_attn1',
-                 'multihead_attn2'):
+    for name in (
+        'self_attn1',
+        'self_attn2',
+        'multihead_attn1',
+        'multihead_attn2',
+    ):
       self.add_module(name, self.mha())
-    self.linear11, self.linear12 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
-    self.linear21, self.linear22 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
+    self.linear11, self.linear12 = nn.Linear(dim, ffn_dim), nn.Linear(
+        ffn_dim, dim
+    )
+    self.linear21, self.linear22 = nn.Linear(dim, ffn_dim), nn.Linear(
+        ffn_dim, dim
+    )
     for name in ('norm11', 'norm12', 'norm13', 'norm21', 'norm22', 'norm23'):
       self.add_module(name, nn.LayerNorm(dim))
 
   def forward(self, t, s, pt, ps):
-    t = self.norm11(t + self.drop(self.attend(self.self_attn1, t + pt, t + pt, t)))
-    s = self.norm21(s + self.drop(self.attend(self.self_attn2, s + ps, s + ps, s)))
+    t = self.norm11(
+        t + self.drop(self.attend(self.self_attn1, t + pt, t + pt, t))
+    )
+    s = self.norm21(
+        s + self.drop(self.attend(self.self_attn2, s + ps, s + ps, s))
+    )
     a_t = self.attend(self.multihead_attn1, t + pt, s + ps, s)
     a_s = self.attend(self.multihead_attn2, s + ps, t + pt, t)
     t = self.norm12(t + self.drop(a_t))
@@ -107,16 +124,23 @@ class DecoderCFALayer(AttentionLayer):
   def __init__(self, dim, heads, ffn_dim, dropout):
     super().__init__(dim, heads, ffn_dim, dropout)
     self.multihead_attn = self.mha()
-    self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(ffn_dim, dim)
+    self.linear1, self.linear2 = nn.Linear(dim, ffn_dim), nn.Linear(
+        ffn_dim, dim
+    )
     self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
 
   def forward(self, tgt, memory, pos_tgt, pos_mem):
-    a = self.attend(self.multihead_attn, tgt + pos_tgt, memory + pos_mem, memory)
+    a = self.attend(
+        self.multihead_attn, tgt + pos_tgt, memory + pos_mem, memory
+    )
     tgt = self.norm1(tgt + self.drop(a))
-    return self.norm2(tgt + self.drop(self.ffn(tgt, self.linear1, self.linear2)))
+    return self.norm2(
+        tgt + self.drop(self.ffn(tgt, self.linear1, self.linear2))
+    )
 
 
 class Encoder(nn.Module):
+
   def __init__(self, layer, num_layers):
     super().__init__()
     self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(num_layers))
@@ -128,6 +152,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
+
   def __init__(self, layer, dim):
     super().__init__()
     self.layers = nn.ModuleList([layer])
@@ -142,8 +167,9 @@ class FeatureFusionNetwork(nn.Module):
 
   def __init__(self, dim=256, heads=8, num_layers=4, ffn_dim=2048, dropout=0.1):
     super().__init__()
-    self.encoder = Encoder(FeatureFusionLayer(dim, heads, ffn_dim, dropout),
-                           num_layers)
+    self.encoder = Encoder(
+        FeatureFusionLayer(dim, heads, ffn_dim, dropout), num_layers
+    )
     self.decoder = Decoder(DecoderCFALayer(dim, heads, ffn_dim, dropout), dim)
 
   def forward(self, template, search, pos_template, pos_search):
@@ -158,7 +184,8 @@ class MLP(nn.Module):
     super().__init__()
     dims = [hidden_dim] * (num_layers - 1)
     self.layers = nn.ModuleList(
-        nn.Linear(n, k) for n, k in zip([input_dim] + dims, dims + [output_dim]))
+        nn.Linear(n, k) for n, k in zip([input_dim] + dims, dims + [output_dim])
+    )
 
   def forward(self, x):
     for i, layer in enumerate(self.layers):

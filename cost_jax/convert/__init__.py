@@ -15,5 +15,9 @@ from cost_jax.convert.matching import ConversionError
 from cost_jax.convert.store import VISUAL_BRANCH, load_converted
 from cost_jax.convert.torch_files import WeightFileError
 
-__all__ = ['ConversionError', 'VISUAL_BRANCH', 'WeightFileError',
-           'load_converted']
+__all__ = [
+    'ConversionError',
+    'VISUAL_BRANCH',
+    'WeightFileError',
+    'load_converted',
+]

@@ -41,24 +41,30 @@ def _orbax_variables(folder):
   first dict holding 'params' in the restored tree)."""
   item, config = _orbax_item(folder)
   try:
-    with warnings.catch_warnings():  # "Sharding info not provided": host arrays.
+    with (
+        warnings.catch_warnings()
+    ):  # "Sharding info not provided": host arrays.
       warnings.simplefilter('ignore', UserWarning)
       tree = ocp.PyTreeCheckpointer().restore(os.path.abspath(item))
   except Exception as e:  # noqa: BLE001 (orbax raises many types)
-    raise WeightFileError(f'{item} is not a readable Orbax checkpoint: '
-                          f'{type(e).__name__}: {e}',
-                          'give a checkpoint step folder that training '
-                          'completed') from None
+    raise WeightFileError(
+        f'{item} is not a readable Orbax checkpoint: '
+        f'{type(e).__name__}: {e}',
+        'give a checkpoint step folder that training ' 'completed',
+    ) from None
   stack = [tree]
   while stack:
     node = stack.pop()
     if isinstance(node, dict):
       if 'params' in node:
-        return {k: node[k] for k in ('params', 'batch_stats')
-                if k in node}, config
+        return {
+            k: node[k] for k in ('params', 'batch_stats') if k in node
+        }, config
       stack.extend(node.values())
-  raise WeightFileError(f'{item}: no "params" found in the checkpoint',
-                        'give a training checkpoint (WORKDIR/checkpoints/STEP)')
+  raise WeightFileError(
+      f'{item}: no "params" found in the checkpoint',
+      'give a training checkpoint (WORKDIR/checkpoints/STEP)',
+  )
 
 
 def read_variables(source):
@@ -70,16 +76,20 @@ def read_variables(source):
     return {k: np.asarray(v) for k, v in names.flatten(variables).items()}, meta
   tensors, meta = store.read(source)
   if meta.get('layout') == 'torch':
-    raise ConversionError(f'{source} is already a PyTorch export',
-                          'give the file it was exported from')
-  bad = sorted(k for k in tensors if not k.startswith(('params/',
-                                                       'batch_stats/')))
+    raise ConversionError(
+        f'{source} is already a PyTorch export',
+        'give the file it was exported from',
+    )
+  bad = sorted(
+      k for k in tensors if not k.startswith(('params/', 'batch_stats/'))
+  )
   if bad:
-    raise ConversionError(f'{source} is not in our format (keys must start '
-                          'with params/ or batch_stats/):'
-                          + matching.listing('foreign keys', bad),
-                          'give a file written by cost_jax.convert or a '
-                          'training checkpoint')
+    raise ConversionError(
+        f'{source} is not in our format (keys must start '
+        'with params/ or batch_stats/):'
+        + matching.listing('foreign keys', bad),
+        'give a file written by cost_jax.convert or a ' 'training checkpoint',
+    )
   return tensors, meta
 
 
@@ -92,9 +102,15 @@ def export(source, output):
     raise ConversionError(
         f'{source} covers only part of a model ({partial or "left_to_init"})',
         'export a full model (a training checkpoint or an import/transt '
-        'conversion)')
+        'conversion)',
+    )
   state = matching.export(flat)
   side = {k: meta[k] for k in ('variant', 'config') if k in meta}
-  store.write(output, state, dict(side, command='export', layout='torch',
-                                  source=os.path.abspath(source)))
+  store.write(
+      output,
+      state,
+      dict(
+          side, command='export', layout='torch', source=os.path.abspath(source)
+      ),
+  )
   return state

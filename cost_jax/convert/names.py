@@ -26,13 +26,17 @@ import numpy as np
 BACKBONE_TORCH = 'backbone.0.body'
 _NUMBERED = re.compile(r'^(.*)_(\d+)$')
 # Torch keys that carry no weights of ours (counters, HF position buffers).
-IGNORED_SUFFIXES = ('.num_batches_tracked', 'embeddings.position_ids',
-                    'embeddings.token_type_ids')
+IGNORED_SUFFIXES = (
+    '.num_batches_tracked',
+    'embeddings.position_ids',
+    'embeddings.token_type_ids',
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """One JAX leaf: its '/'-joined path, torch key, kind and JAX shape."""
+
   path: str
   key: str
   kind: str  # 'conv' | 'linear' | 'copy'
@@ -77,12 +81,18 @@ def entry_for(path: str, shape) -> Entry:
   if modules and modules[-1] == 'in_proj':
     parent = _module_key(modules[:-1])
     name = {'kernel': 'in_proj_weight', 'bias': 'in_proj_bias'}[leaf]
-    return Entry(path, f'{parent}.{name}',
-                 'linear' if leaf == 'kernel' else 'copy', shape)
+    return Entry(
+        path,
+        f'{parent}.{name}',
+        'linear' if leaf == 'kernel' else 'copy',
+        shape,
+    )
   if leaf == 'kernel':
     kind = {4: 'conv', 2: 'linear'}.get(len(shape))
     if kind is None:
-      raise ValueError(f'{path}: a kernel of rank {len(shape)} has no torch twin.')
+      raise ValueError(
+          f'{path}: a kernel of rank {len(shape)} has no torch twin.'
+      )
     return Entry(path, join('weight'), kind, shape)
   if leaf in ('scale', 'embedding'):
     return Entry(path, join('weight'), 'copy', shape)
@@ -124,8 +134,10 @@ def table(shapes: Dict[str, Tuple[int, ...]]) -> Dict[str, Entry]:
   for path, shape in shapes.items():
     entry = entry_for(path, shape)
     if entry.key in entries:
-      raise ValueError(f'{path} and {entries[entry.key].path} both map to '
-                       f'torch key {entry.key}.')
+      raise ValueError(
+          f'{path} and {entries[entry.key].path} both map to '
+          f'torch key {entry.key}.'
+      )
     entries[entry.key] = entry
   return entries
 
@@ -159,6 +171,7 @@ def batchnorm_counters(flat_keys) -> Dict[str, np.ndarray]:
   out = {}
   for key in flat_keys:
     if key.endswith('.running_mean'):
-      out[key[:-len('running_mean')] + 'num_batches_tracked'] = np.zeros(
-          (), np.int64)
+      out[key[: -len('running_mean')] + 'num_batches_tracked'] = np.zeros(
+          (), np.int64
+      )
   return out

@@ -23,15 +23,21 @@ from cost_jax.convert.torch_files import read_file
 
 FORMAT = 'cost_jax-converted-v1'
 # The TransT visual branch of COST (what `transt --target=cost` covers).
-VISUAL_BRANCH = ('params/backbone/', 'batch_stats/backbone/',
-                 'params/input_proj/', 'params/featurefusion_network/')
+VISUAL_BRANCH = (
+    'params/backbone/',
+    'batch_stats/backbone/',
+    'params/input_proj/',
+    'params/featurefusion_network/',
+)
 
 
 def sidecar_path(path: str) -> str:
   if not path.endswith('.safetensors'):
-    raise ValueError(f'{path}: converted weights are written as '
-                     '*.safetensors (give an output path ending in it).')
-  return path[:-len('.safetensors')] + '.json'
+    raise ValueError(
+        f'{path}: converted weights are written as '
+        '*.safetensors (give an output path ending in it).'
+    )
+  return path[: -len('.safetensors')] + '.json'
 
 
 def write(path: str, tensors: Dict[str, np.ndarray], meta: dict):
@@ -45,8 +51,9 @@ def write(path: str, tensors: Dict[str, np.ndarray], meta: dict):
       fd, tmp = tempfile.mkstemp(dir=folder, prefix='.convert-', suffix='.tmp')
       os.close(fd)
       temps.append(tmp)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()},
-              temps[0])
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()}, temps[0]
+    )
     with open(temps[1], 'w') as f:
       json.dump(dict(meta, format=FORMAT), f, indent=1, sort_keys=True)
     umask = os.umask(0)
@@ -87,10 +94,12 @@ def _check_fit(path, meta, tensors, target, in_scope):
   unexpected = sorted(k for k in tensors if k not in target and in_scope(k))
   misshaped = sorted(
       f'{k}: file {_shape(tensors[k])}, model {_shape(target[k])}'
-      for k in tensors if k in target and in_scope(k)
-      and _shape(tensors[k]) != _shape(target[k]))
-  missing = sorted(k for k in target if in_scope(k) and k not in tensors
-                   and k not in left)
+      for k in tensors
+      if k in target and in_scope(k) and _shape(tensors[k]) != _shape(target[k])
+  )
+  missing = sorted(
+      k for k in target if in_scope(k) and k not in tensors and k not in left
+  )
   if unexpected or misshaped or missing:
     raise ConversionError(
         f'{path} does not fit the model (converted with '
@@ -99,11 +108,13 @@ def _check_fit(path, meta, tensors, target, in_scope):
         + listing('unexpected tensors', unexpected)
         + listing('mis-shaped tensors', misshaped),
         'load it with the variant it was converted for, or convert it again '
-        'for this one')
+        'for this one',
+    )
 
 
-def load_converted(path: str, target_variables,
-                   include: Optional[Sequence[str]] = None):
+def load_converted(
+    path: str, target_variables, include: Optional[Sequence[str]] = None
+):
   """Variables like `target_variables` with the file's tensors put in.
 
   `path` is a converted file, or an HF BERT folder (converted in memory into
@@ -116,12 +127,15 @@ def load_converted(path: str, target_variables,
   target = names.flatten(target_variables)
   if os.path.isdir(path):
     tensors, meta = bert_folder.tensors(
-        path, {k: tuple(_shape(v)) for k, v in target.items()})
+        path, {k: tuple(_shape(v)) for k, v in target.items()}
+    )
   else:
     tensors, meta = read(path)
   if meta.get('layout') == 'torch':
-    raise ConversionError(f'{path} is a PyTorch export (torch key names)',
-                          'load it with torch_reference.load_exported')
+    raise ConversionError(
+        f'{path} is a PyTorch export (torch key names)',
+        'load it with torch_reference.load_exported',
+    )
   covers = tuple(meta.get('covers', ['']))
   scope = tuple(include) if include is not None else ('',)
   in_scope = lambda p: _covered(p, covers) and _covered(p, scope)

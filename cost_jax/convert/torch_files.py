@@ -23,18 +23,24 @@ from cost_jax import errors
 
 # numpy's side-effect-free array/scalar reconstructors (pickled numpy values in
 # training stats); everything else foreign becomes a placeholder.
-_NUMPY_SAFE = ('numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
-               'numpy.core.multiarray._reconstruct',
-               'numpy._core.multiarray._reconstruct', 'numpy.ndarray',
-               'numpy.dtype')
+_NUMPY_SAFE = (
+    'numpy.core.multiarray.scalar',
+    'numpy._core.multiarray.scalar',
+    'numpy.core.multiarray._reconstruct',
+    'numpy._core.multiarray._reconstruct',
+    'numpy.ndarray',
+    'numpy.dtype',
+)
 
 
 class WeightFileError(errors.UserError, ValueError):
   """A weight file that cannot be read safely or is not what was expected."""
 
 
-_RESAVE = ('re-save the tensors alone from a trusted copy '
-           '(torch.save(model.state_dict(), path)) or as safetensors')
+_RESAVE = (
+    're-save the tensors alone from a trusted copy '
+    '(torch.save(model.state_dict(), path)) or as safetensors'
+)
 
 
 class RefusedCall(Exception):
@@ -58,11 +64,16 @@ def _placeholder(full_name):
     self.__dict__.setdefault('pickled_list', []).append(value)
 
   namespace = {
-      '__module__': module, '__qualname__': qualname,
+      '__module__': module,
+      '__qualname__': qualname,
       '__new__': lambda cls, *a, **k: object.__new__(cls),
-      '__init__': init, '__setstate__': setstate, '__setitem__': setitem,
-      'append': append, 'extend': lambda self, v: [append(self, x) for x in v],
-      '__repr__': lambda self: f'<placeholder for {full_name}>'}
+      '__init__': init,
+      '__setstate__': setstate,
+      '__setitem__': setitem,
+      'append': append,
+      'extend': lambda self, v: [append(self, x) for x in v],
+      '__repr__': lambda self: f'<placeholder for {full_name}>',
+  }
   return type(qualname.rsplit('.', 1)[-1], (), namespace)
 
 
@@ -71,13 +82,16 @@ def _unsafe_globals(path):
   # Lazy: torch (optional, heavy) only to read PyTorch files.
   import torch  # pylint: disable=g-import-not-at-top
   from torch import _weights_only_unpickler as wou
+
   if zipfile.is_zipfile(path):
     return torch.serialization.get_unsafe_globals_in_checkpoint(path)
   with open(path, 'rb') as f:
     if f.read(4) == b'PK\x03\x04':
-      raise WeightFileError(f'{path} is a truncated or damaged zip archive '
-                            '(torch.save format without its central directory)',
-                            'copy or download the file again')
+      raise WeightFileError(
+          f'{path} is a truncated or damaged zip archive '
+          '(torch.save format without its central directory)',
+          'copy or download the file again',
+      )
   safe = set(wou._get_allowed_globals()) | set(wou._get_user_allowed_globals())
   with open(path, 'rb') as f:
     for _ in range(3):  # magic number, protocol version, sys info
@@ -109,6 +123,7 @@ def _torch_load(path):
   """torch.load(weights_only=True) with placeholders for foreign classes."""
   # Lazy: torch (optional, heavy) only to read PyTorch files.
   import torch  # pylint: disable=g-import-not-at-top
+
   foreign = []
   try:
     foreign = _unsafe_globals(path)
@@ -120,7 +135,9 @@ def _torch_load(path):
     chain = (e, e.__cause__, e.__context__)
     refused = next((x for x in chain if isinstance(x, RefusedCall)), None)
     if refused is not None:
-      raise _unsafe(path, f'calls {refused.args[0]}(...) while loading') from None
+      raise _unsafe(
+          path, f'calls {refused.args[0]}(...) while loading'
+      ) from None
     text = ' '.join(str(x) for x in chain if x is not None)
     blocked = [name for name in foreign if name in text]
     if blocked:
@@ -128,14 +145,17 @@ def _torch_load(path):
     raise WeightFileError(
         f'{path} is not a readable PyTorch weight file (truncated, corrupt or '
         f'not written by torch.save): {_reason(e)}',
-        'give a file written by torch.save, or a .safetensors file') from None
+        'give a file written by torch.save, or a .safetensors file',
+    ) from None
 
 
 def _unsafe(path, what):
   """The refusal of a pickle that would run code (`what` it does)."""
   return WeightFileError(
       f'{path} was refused as unsafe: its pickle {what}, which could run '
-      'code on this machine; nothing was loaded', _RESAVE)
+      'code on this machine; nothing was loaded',
+      _RESAVE,
+  )
 
 
 def _reason(error):
@@ -145,9 +165,13 @@ def _reason(error):
   marker = 'WeightsUnpickler error:'
   if marker in text:
     text = text.split(marker, 1)[1]
-  lines = [line.strip() for line in text.splitlines()
-           if line.strip() and 'weights_only' not in line
-           and not line.strip().startswith('Check the documentation')]
+  lines = [
+      line.strip()
+      for line in text.splitlines()
+      if line.strip()
+      and 'weights_only' not in line
+      and not line.strip().startswith('Check the documentation')
+  ]
   return f'{type(error).__name__}: {lines[0] if lines else "cannot unpickle"}'
 
 
@@ -157,19 +181,24 @@ def _read_safetensors(path):
   except TypeError:  # bfloat16: numpy has no such dtype; read with torch.
     # Lazy: torch (optional, heavy) only for bfloat16 files.
     from safetensors.torch import load_file as load_torch
+
     return tensors_to_numpy(load_torch(path), path, 'safetensors file')
   except (SafetensorError, OSError, ValueError) as e:
-    raise WeightFileError(f'{path} is not a readable safetensors file '
-                          f'(truncated or corrupt?): {e}',
-                          'copy or download the file again') from None
+    raise WeightFileError(
+        f'{path} is not a readable safetensors file '
+        f'(truncated or corrupt?): {e}',
+        'copy or download the file again',
+    ) from None
 
 
 def read_file(path):
   """Returns the file's object: a dict of numpy arrays for safetensors, the
   unpickled object (tensors kept as torch tensors) for PyTorch files."""
   if not os.path.isfile(path):
-    raise WeightFileError(f'no such weight file: {path}',
-                          'check the path (--input, or the config field naming it)')
+    raise WeightFileError(
+        f'no such weight file: {path}',
+        'check the path (--input, or the config field naming it)',
+    )
   if path.endswith('.safetensors'):
     return _read_safetensors(path)
   return _torch_load(path)
@@ -178,8 +207,11 @@ def read_file(path):
 def tensors_to_numpy(obj, path, what='state_dict'):
   """A {name: tensor} mapping -> {name: float32/int numpy}; clear errors."""
   if not hasattr(obj, 'items'):
-    raise WeightFileError(f'{path}: expected a {what} (a mapping of names to '
-                          f'tensors), found {type(obj).__name__}', _RESAVE)
+    raise WeightFileError(
+        f'{path}: expected a {what} (a mapping of names to '
+        f'tensors), found {type(obj).__name__}',
+        _RESAVE,
+    )
   out = {}
   for key, value in obj.items():
     if isinstance(value, np.ndarray):
@@ -190,8 +222,11 @@ def tensors_to_numpy(obj, path, what='state_dict'):
         value = value.float()
       out[str(key)] = value.numpy()
     else:
-      raise WeightFileError(f'{path}: entry {key!r} of the {what} is a '
-                            f'{type(value).__name__}, not a tensor', _RESAVE)
+      raise WeightFileError(
+          f'{path}: entry {key!r} of the {what} is a '
+          f'{type(value).__name__}, not a tensor',
+          _RESAVE,
+      )
   return out
 
 
@@ -205,5 +240,6 @@ def state_dict(obj, path, wrappers):
       raise WeightFileError(
           f'{path}: expected a state_dict or a checkpoint dict with one of '
           f'{list(wrappers)}; found entries {sorted(map(str, obj))[:12]}',
-          'give the checkpoint this command converts (see --help)')
+          'give the checkpoint this command converts (see --help)',
+      )
   return tensors_to_numpy(obj, path)

@@ -22,6 +22,7 @@ Dtype = Any
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
   """The fields of an HF BERT `config.json` that define the network."""
+
   vocab_size: int = 30522
   hidden_size: int = 768
   num_hidden_layers: int = 12
@@ -41,17 +42,22 @@ class BertConfig:
 
 
 def _activation(name):
-  acts = {'gelu': lambda x: nn.gelu(x, approximate=False),
-          'gelu_new': lambda x: nn.gelu(x, approximate=True),
-          'relu': nn.relu}
+  acts = {
+      'gelu': lambda x: nn.gelu(x, approximate=False),
+      'gelu_new': lambda x: nn.gelu(x, approximate=True),
+      'relu': nn.relu,
+  }
   if name not in acts:
-    raise ValueError(f'BERT hidden_act={name!r} is not supported; '
-                     f'supported: {list(acts)}.')
+    raise ValueError(
+        f'BERT hidden_act={name!r} is not supported; '
+        f'supported: {list(acts)}.'
+    )
   return acts[name]
 
 
 class _DenseOutput(nn.Module):
   """HF Bert{Self,}Output / Intermediate: dense [-> dropout -> LayerNorm(+res)]."""
+
   features: int
   eps: float = 0.0
   dropout: float = 0.0
@@ -63,8 +69,9 @@ class _DenseOutput(nn.Module):
     if residual is None:
       return x
     x = nn.Dropout(self.dropout)(x, deterministic=not train)
-    return nn.LayerNorm(epsilon=self.eps, dtype=self.dtype,
-                        name='LayerNorm')(x + residual)
+    return nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name='LayerNorm')(
+        x + residual
+    )
 
 
 class BertSelfAttention(nn.Module):
@@ -76,9 +83,10 @@ class BertSelfAttention(nn.Module):
     c = self.config
     h = c.num_attention_heads
     proj = lambda name: split_heads(
-        nn.Dense(c.hidden_size, dtype=self.dtype, name=name)(x), h)
+        nn.Dense(c.hidden_size, dtype=self.dtype, name=name)(x), h
+    )
     q, k, v = proj('query'), proj('key'), proj('value')
-    w = attention_weights(q * (c.hidden_size // h)**-0.5, k, mask)
+    w = attention_weights(q * (c.hidden_size // h) ** -0.5, k, mask)
     w = nn.Dropout(c.attention_probs_dropout_prob)(w, deterministic=not train)
     return merge_heads(jnp.einsum('bhqk,bhkd->bhqd', w.astype(self.dtype), v))
 
@@ -91,8 +99,13 @@ class BertAttention(nn.Module):
   def __call__(self, x, mask, train):
     c = self.config
     ctx = BertSelfAttention(c, self.dtype, name='self')(x, mask, train)
-    return _DenseOutput(c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob,
-                        self.dtype, name='output')(ctx, x, train)
+    return _DenseOutput(
+        c.hidden_size,
+        c.layer_norm_eps,
+        c.hidden_dropout_prob,
+        self.dtype,
+        name='output',
+    )(ctx, x, train)
 
 
 class BertLayer(nn.Module):
@@ -104,10 +117,17 @@ class BertLayer(nn.Module):
     c = self.config
     x = BertAttention(c, self.dtype, name='attention')(x, mask, train)
     y = _activation(c.hidden_act)(
-        _DenseOutput(c.intermediate_size, dtype=self.dtype,
-                     name='intermediate')(x))
-    return _DenseOutput(c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob,
-                        self.dtype, name='output')(y, x, train)
+        _DenseOutput(
+            c.intermediate_size, dtype=self.dtype, name='intermediate'
+        )(x)
+    )
+    return _DenseOutput(
+        c.hidden_size,
+        c.layer_norm_eps,
+        c.hidden_dropout_prob,
+        self.dtype,
+        name='output',
+    )(y, x, train)
 
 
 class BertEmbeddings(nn.Module):
@@ -117,19 +137,24 @@ class BertEmbeddings(nn.Module):
   @nn.compact
   def __call__(self, ids, train):
     c = self.config
-    embed = lambda n, name: nn.Embed(n, c.hidden_size, dtype=self.dtype,
-                                     name=name)
+    embed = lambda n, name: nn.Embed(
+        n, c.hidden_size, dtype=self.dtype, name=name
+    )
     positions = jnp.arange(ids.shape[1])[None, :]
-    x = (embed(c.vocab_size, 'word_embeddings')(ids) +
-         embed(c.max_position_embeddings, 'position_embeddings')(positions) +
-         embed(c.type_vocab_size, 'token_type_embeddings')(jnp.zeros_like(ids)))
-    x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype,
-                     name='LayerNorm')(x)
+    x = (
+        embed(c.vocab_size, 'word_embeddings')(ids)
+        + embed(c.max_position_embeddings, 'position_embeddings')(positions)
+        + embed(c.type_vocab_size, 'token_type_embeddings')(jnp.zeros_like(ids))
+    )
+    x = nn.LayerNorm(
+        epsilon=c.layer_norm_eps, dtype=self.dtype, name='LayerNorm'
+    )(x)
     return nn.Dropout(c.hidden_dropout_prob)(x, deterministic=not train)
 
 
 class BertLayerStack(nn.Module):
   """HF `encoder`: returns the mean of all layer outputs and the last one."""
+
   config: BertConfig
   num_layers: int
   dtype: Dtype = jnp.float32
@@ -145,6 +170,7 @@ class BertLayerStack(nn.Module):
 
 class BertEncoder(nn.Module):
   """Returns (layer-averaged features (B, T, C), pooled [CLS] (B, C))."""
+
   config: BertConfig
   num_layers: int = 0  # > 0 keeps only the first N layers.
   dtype: Dtype = jnp.float32
@@ -155,7 +181,9 @@ class BertEncoder(nn.Module):
     x = BertEmbeddings(c, self.dtype, name='embeddings')(ids, train)
     layers = self.num_layers or c.num_hidden_layers
     mean, last = BertLayerStack(c, layers, self.dtype, name='encoder')(
-        x, mask.astype(bool), train)
-    pooled = jnp.tanh(_DenseOutput(c.hidden_size, dtype=self.dtype,
-                                   name='pooler')(last[:, 0]))
+        x, mask.astype(bool), train
+    )
+    pooled = jnp.tanh(
+        _DenseOutput(c.hidden_size, dtype=self.dtype, name='pooler')(last[:, 0])
+    )
     return mean, pooled

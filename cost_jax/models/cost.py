@@ -28,6 +28,7 @@ STRIDE = 8
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
   """Everything that defines the network's shapes (hashable, for Flax)."""
+
   template_size: int = 128
   search_size: int = 256
   blocks: tuple = (3, 4, 6)
@@ -72,19 +73,24 @@ class ModelSpec:
       return self.search_feat
     if self.grid == 'visual400':
       return self.visual_side
-    return int(round((self.visual_side**2 + self.text_len + 1)**0.5))
+    return int(round((self.visual_side**2 + self.text_len + 1) ** 0.5))
 
   def validate(self):
-    for name, size in (('template_size', self.template_size),
-                       ('search_size', self.search_size)):
+    for name, size in (
+        ('template_size', self.template_size),
+        ('search_size', self.search_size),
+    ):
       if size % STRIDE:
-        raise ValueError(f'config.model.{name}={size} must be a multiple of '
-                         f'{STRIDE} (the backbone stride).')
+        raise ValueError(
+            f'config.model.{name}={size} must be a multiple of '
+            f'{STRIDE} (the backbone stride).'
+        )
     if self.language and self.visual_side < 1:
       raise ValueError(
           f'{self.num_convs} VALID {self.conv_kernel}x{self.conv_kernel} convs '
           f'leave no tokens of the {self.search_feat}x{self.search_feat} search '
-          'features: lower config.model.convs.* or raise search_size.')
+          'features: lower config.model.convs.* or raise search_size.'
+      )
     if self.language and self.grid == 'tokens441':
       n = self.visual_side**2 + self.text_len + 1
       if self.grid_side**2 != n:
@@ -92,16 +98,21 @@ class ModelSpec:
             f"grid='tokens441' needs a square token count, got {n} = "
             f'{self.visual_side}^2 visual + {self.text_len} text + 1 [OBJ]: '
             'change config.text.max_len or config.model.convs, or use '
-            'grid=visual400.')
+            'grid=visual400.'
+        )
     if self.grid not in ('tokens441', 'visual400'):
-      raise ValueError(f'config.model.head.grid={self.grid!r}: use tokens441 '
-                       'or visual400.')
+      raise ValueError(
+          f'config.model.head.grid={self.grid!r}: use tokens441 '
+          'or visual400.'
+      )
     if self.vlt_norm not in ('post', 'pre'):
-      raise ValueError(f'config.model.vlt.norm={self.vlt_norm!r}: use post '
-                       'or pre.')
+      raise ValueError(
+          f'config.model.vlt.norm={self.vlt_norm!r}: use post ' 'or pre.'
+      )
     if self.norm not in ('batch', 'frozen'):
-      raise ValueError(f'config.model.backbone.norm={self.norm!r}: use batch '
-                       'or frozen.')
+      raise ValueError(
+          f'config.model.backbone.norm={self.norm!r}: use batch ' 'or frozen.'
+      )
     check_dtype(self.dtype)
     return self
 
@@ -110,20 +121,34 @@ def spec_from_config(config, bert: Optional[BertConfig] = None) -> ModelSpec:
   """Builds the ModelSpec from a full config (model, text, loss sections)."""
   m = config.model
   return ModelSpec(
-      template_size=m.template_size, search_size=m.search_size,
-      blocks=tuple(m.backbone.blocks), width=m.backbone.width,
-      norm=m.backbone.norm, dim=m.hidden_dim,
-      fusion_layers=m.fusion.num_layers, fusion_heads=m.fusion.num_heads,
-      fusion_ffn=m.fusion.ffn_dim, dropout=m.fusion.dropout,
-      language=m.language, coa=m.language and config.loss.coa_weight > 0,
-      obj_token=m.obj_token, num_convs=m.convs.num, conv_kernel=m.convs.kernel,
-      vlt_layers=m.vlt.num_layers, vlt_heads=m.vlt.num_heads,
-      vlt_ffn=m.vlt.ffn_dim, vlt_dropout=m.vlt.dropout,
+      template_size=m.template_size,
+      search_size=m.search_size,
+      blocks=tuple(m.backbone.blocks),
+      width=m.backbone.width,
+      norm=m.backbone.norm,
+      dim=m.hidden_dim,
+      fusion_layers=m.fusion.num_layers,
+      fusion_heads=m.fusion.num_heads,
+      fusion_ffn=m.fusion.ffn_dim,
+      dropout=m.fusion.dropout,
+      language=m.language,
+      coa=m.language and config.loss.coa_weight > 0,
+      obj_token=m.obj_token,
+      num_convs=m.convs.num,
+      conv_kernel=m.convs.kernel,
+      vlt_layers=m.vlt.num_layers,
+      vlt_heads=m.vlt.num_heads,
+      vlt_ffn=m.vlt.ffn_dim,
+      vlt_dropout=m.vlt.dropout,
       vlt_norm=m.vlt.get('norm', 'post'),
-      vlt_zero_init=m.vlt.get('zero_init', False), grid=m.head.grid,
-      head_layers=m.head.num_layers, text_len=config.text.max_len,
-      text_layers=config.text.num_layers, bert=bert or BertConfig(),
-      dtype=m.dtype).validate()
+      vlt_zero_init=m.vlt.get('zero_init', False),
+      grid=m.head.grid,
+      head_layers=m.head.num_layers,
+      text_len=config.text.max_len,
+      text_layers=config.text.num_layers,
+      bert=bert or BertConfig(),
+      dtype=m.dtype,
+  ).validate()
 
 
 class VLTLayer(AttentionBlock):
@@ -135,6 +160,7 @@ class VLTLayer(AttentionBlock):
   a LayerNorm (post-norm) and the visual tokens reach the head unmixed until
   the layers learn what to add (docs/design.md, "The VLT's start").
   """
+
   prenorm: bool = False
   zero_init: bool = False
 
@@ -142,11 +168,13 @@ class VLTLayer(AttentionBlock):
   def __call__(self, x, pos, key_mask, train=False):
     zero = self.zero_init
     if not self.prenorm:
-      a = self.mha('self_attn', zero)(x + pos, x + pos, x, key_mask,
-                                      train=train)
+      a = self.mha('self_attn', zero)(
+          x + pos, x + pos, x, key_mask, train=train
+      )
       x = self.norm('norm1')(x + self.drop(a, train))
-      return self.norm('norm2')(x + self.drop(
-          self.ffn(x, 'linear1', 'linear2', train, zero), train))
+      return self.norm('norm2')(
+          x + self.drop(self.ffn(x, 'linear1', 'linear2', train, zero), train)
+      )
     h = self.norm('norm1')(x)
     a = self.mha('self_attn', zero)(h + pos, h + pos, h, key_mask, train=train)
     x = x + self.drop(a, train)
@@ -159,11 +187,13 @@ def _check_image(x, size, what):
     raise ValueError(
         f'{what} must be a batch of RGB crops of shape (B, {size}, {size}, 3) '
         f'(NHWC, values 0-255), got {tuple(x.shape)}. Crop it with '
-        'cost_jax.crops.get_subwindow or change config.model.*_size.')
+        'cost_jax.crops.get_subwindow or change config.model.*_size.'
+    )
 
 
 class COST(nn.Module):
   """COST; with spec.language=False exactly the TransT network."""
+
   spec: ModelSpec
   bn_axis_name: Optional[str] = None
 
@@ -172,13 +202,16 @@ class COST(nn.Module):
     self.backbone = ResNet(s.blocks, s.width, s.norm, self.bn_axis_name, dtype)
     self.input_proj = conv(s.dim, 1, bias=True, dtype=dtype)
     self.featurefusion_network = FeatureFusionNetwork(
-        s.dim, s.fusion_heads, s.fusion_ffn, s.fusion_layers, s.dropout, dtype)
+        s.dim, s.fusion_heads, s.fusion_ffn, s.fusion_layers, s.dropout, dtype
+    )
     self.class_embed = MLP(s.dim, 1 if s.language else 2, s.head_layers, dtype)
     self.bbox_embed = MLP(s.dim, 4, s.head_layers, dtype)
     if not s.language:
       return
-    self.convs = [conv(s.dim, s.conv_kernel, bias=True, dtype=dtype)
-                  for _ in range(s.num_convs)]
+    self.convs = [
+        conv(s.dim, s.conv_kernel, bias=True, dtype=dtype)
+        for _ in range(s.num_convs)
+    ]
     self.text_encoder = BertEncoder(s.bert, s.text_layers, dtype)
     if s.coa:
       self.coa_vis = nn.Dense(s.dim, dtype=dtype)
@@ -186,15 +219,29 @@ class COST(nn.Module):
     self.vlt_vis_proj = nn.Dense(s.dim, dtype=dtype)
     self.vlt_text_proj = nn.Dense(s.dim, dtype=dtype)
     if s.obj_token:
-      self.obj = self.param('obj_token', nn.initializers.normal(0.02),
-                            (1, s.dim), jnp.float32)
+      self.obj = self.param(
+          'obj_token', nn.initializers.normal(0.02), (1, s.dim), jnp.float32
+      )
     num_tokens = s.visual_side**2 + s.text_len + 1
-    self.vlt_pos = self.param('vlt_pos', nn.initializers.normal(0.02),
-                              (num_tokens, s.dim), jnp.float32)
+    self.vlt_pos = self.param(
+        'vlt_pos',
+        nn.initializers.normal(0.02),
+        (num_tokens, s.dim),
+        jnp.float32,
+    )
     prenorm = s.vlt_norm == 'pre'
-    self.vlt = [VLTLayer(s.dim, s.vlt_heads, s.vlt_ffn, s.vlt_dropout, dtype,
-                         prenorm=prenorm, zero_init=s.vlt_zero_init)
-                for _ in range(s.vlt_layers)]
+    self.vlt = [
+        VLTLayer(
+            s.dim,
+            s.vlt_heads,
+            s.vlt_ffn,
+            s.vlt_dropout,
+            dtype,
+            prenorm=prenorm,
+            zero_init=s.vlt_zero_init,
+        )
+        for _ in range(s.vlt_layers)
+    ]
     if prenorm and s.vlt_layers:
       self.vlt_norm = TorchLayerNorm(dtype=dtype)
 
@@ -202,7 +249,9 @@ class COST(nn.Module):
   def _tokens(self, image, train):
     """Backbone + 1x1 input_proj -> (B, h*w, dim) tokens, (h*w, dim) pos."""
     x = image.astype(jnp.float32) / 255.0
-    x = ((x - IMAGENET_MEAN) / IMAGENET_STD).astype(check_dtype(self.spec.dtype))
+    x = ((x - IMAGENET_MEAN) / IMAGENET_STD).astype(
+        check_dtype(self.spec.dtype)
+    )
     f = self.input_proj(self.backbone(x, train))
     b, h, w, c = f.shape
     pos = jnp.asarray(sine_position_encoding(h, w, c), f.dtype)
@@ -220,9 +269,11 @@ class COST(nn.Module):
     if not self.spec.language:
       return {}
     if ids.ndim != 2 or ids.shape[1] != self.spec.text_len:
-      raise ValueError(f'Text ids must have shape (B, {self.spec.text_len}), '
-                       f'got {tuple(ids.shape)}: tokenize with '
-                       'cost_jax.text.Tokenizer(max_len=config.text.max_len).')
+      raise ValueError(
+          f'Text ids must have shape (B, {self.spec.text_len}), '
+          f'got {tuple(ids.shape)}: tokenize with '
+          'cost_jax.text.Tokenizer(max_len=config.text.max_len).'
+      )
     feats, _ = self.text_encoder(ids, mask, train)
     mask = mask.astype(feats.dtype)
     return {'features': feats * mask[..., None], 'mask': mask}
@@ -231,8 +282,9 @@ class COST(nn.Module):
   def _fuse(self, template, search_image, train):
     _check_image(search_image, self.spec.search_size, 'The search region')
     search, pos = self._tokens(search_image, train)
-    return self.featurefusion_network(template['tokens'], search,
-                                      template['pos'], pos, train)
+    return self.featurefusion_network(
+        template['tokens'], search, template['pos'], pos, train
+    )
 
   def _visual_features(self, fused):
     """F_xz (B, Sx*Sx, dim) -> three VALID convs -> F0^v (B, V, dim)."""
@@ -247,13 +299,23 @@ class COST(nn.Module):
   def _vlt(self, vis, text, train):
     s = self.spec
     b = vis.shape[0]
-    obj = (self.obj if s.obj_token else jnp.zeros((1, s.dim), jnp.float32))
-    x = jnp.concatenate([
-        self.vlt_vis_proj(vis), self.vlt_text_proj(text['features']),
-        jnp.broadcast_to(obj.astype(vis.dtype), (b, 1, s.dim))], axis=1)
-    key_mask = jnp.concatenate([
-        jnp.ones(vis.shape[:2], bool), text['mask'] > 0,
-        jnp.ones((b, 1), bool)], axis=1)
+    obj = self.obj if s.obj_token else jnp.zeros((1, s.dim), jnp.float32)
+    x = jnp.concatenate(
+        [
+            self.vlt_vis_proj(vis),
+            self.vlt_text_proj(text['features']),
+            jnp.broadcast_to(obj.astype(vis.dtype), (b, 1, s.dim)),
+        ],
+        axis=1,
+    )
+    key_mask = jnp.concatenate(
+        [
+            jnp.ones(vis.shape[:2], bool),
+            text['mask'] > 0,
+            jnp.ones((b, 1), bool),
+        ],
+        axis=1,
+    )
     pos = self.vlt_pos.astype(x.dtype)
     if not self.vlt:  # w/o VLT: aligned tokens + [OBJ] go to the head.
       return x + pos
@@ -264,7 +326,7 @@ class COST(nn.Module):
   def _head(self, tokens):
     s = self.spec
     if s.language and s.grid == 'visual400':
-      tokens = tokens[:, :s.visual_side**2]
+      tokens = tokens[:, : s.visual_side**2]
     logits = self.class_embed(tokens).astype(jnp.float32)
     if s.language:
       logits = logits[..., 0]

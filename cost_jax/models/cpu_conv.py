@@ -46,9 +46,17 @@ def _explicit(padding):
   return pads if min(min(p) for p in pads) >= 0 else None
 
 
-def _takes_tap_sum(lhs, rhs, padding, lhs_dilation=None,
-                   dimension_numbers=None, feature_group_count=1,
-                   batch_group_count=1, preferred_element_type=None, **_):
+def _takes_tap_sum(
+    lhs,
+    rhs,
+    padding,
+    lhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    batch_group_count=1,
+    preferred_element_type=None,
+    **_,
+):
   if not rewrites.enabled() or jax.default_backend() != 'cpu':
     return False
   if lhs.ndim != 4 or rhs.ndim != 4 or _explicit(padding) is None:
@@ -62,7 +70,8 @@ def _takes_tap_sum(lhs, rhs, padding, lhs_dilation=None,
   if (feature_group_count, batch_group_count) != (1, 1):
     return False
   if preferred_element_type is not None or any(
-      d != 1 for d in lhs_dilation or ()):
+      d != 1 for d in lhs_dilation or ()
+  ):
     return False
   nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
   asked = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
@@ -74,15 +83,20 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs):
   is faster (above)."""
   if _takes_tap_sum(lhs, rhs, padding, **kwargs):
     dilation = kwargs.get('rhs_dilation') or (1, 1)
-    return tap_sum_conv(lhs, rhs, tuple(int(s) for s in window_strides),
-                        _explicit(padding), tuple(int(d) for d in dilation))
+    return tap_sum_conv(
+        lhs,
+        rhs,
+        tuple(int(s) for s in window_strides),
+        _explicit(padding),
+        tuple(int(d) for d in dilation),
+    )
   return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
 
 
 def _lax_conv(x, w, strides, padding, dilation):
-  return lax.conv_general_dilated(x, w, strides, padding,
-                                  rhs_dilation=dilation,
-                                  dimension_numbers=_NHWC)
+  return lax.conv_general_dilated(
+      x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_NHWC
+  )
 
 
 def _tap_sum(x, w, strides, padding, dilation):
@@ -95,11 +109,14 @@ def _tap_sum(x, w, strides, padding, dilation):
   out = None
   for first in range(0, len(taps), GROUP):
     part = None
-    for i, j, c in taps[first:first + GROUP]:
+    for i, j, c in taps[first : first + GROUP]:
       y, x0 = i * dh, j * dw
-      tap = lax.slice(x, (0, y, x0, c),
-                      (x.shape[0], y + (oh - 1) * sh + 1,
-                       x0 + (ow - 1) * sw + 1, c + 1), (1, sh, sw, 1))
+      tap = lax.slice(
+          x,
+          (0, y, x0, c),
+          (x.shape[0], y + (oh - 1) * sh + 1, x0 + (ow - 1) * sw + 1, c + 1),
+          (1, sh, sw, 1),
+      )
       term = tap * w[i, j, c]
       part = term if part is None else part + term
     out = part if out is None else out + part
@@ -120,8 +137,9 @@ def _tap_sum_fwd(x, w, strides, padding, dilation):
 
 
 def _tap_sum_bwd(strides, padding, dilation, residuals, grad):
-  conv = functools.partial(_lax_conv, strides=strides, padding=padding,
-                           dilation=dilation)
+  conv = functools.partial(
+      _lax_conv, strides=strides, padding=padding, dilation=dilation
+  )
   return jax.vjp(conv, *residuals)[1](grad)
 
 

@@ -49,19 +49,21 @@ def create_model(config, bn_axis_name=None, shapes_only=False):
   """
   bert = None
   if config.model.language:
-    bert = text_lib.load_bert_config(text_model_path(config),
-                                     allow_default=shapes_only)
+    bert = text_lib.load_bert_config(
+        text_model_path(config), allow_default=shapes_only
+    )
   spec = spec_from_config(config, bert)
   return COST(spec, bn_axis_name=bn_axis_name), spec
 
 
 def dummy_inputs(spec: ModelSpec, batch: int = 1):
   """Zero inputs of the training forward's shapes."""
-  return (jnp.zeros((batch, spec.template_size, spec.template_size, 3),
-                    jnp.uint8),
-          jnp.zeros((batch, spec.search_size, spec.search_size, 3), jnp.uint8),
-          jnp.zeros((batch, spec.text_len), jnp.int32),
-          jnp.ones((batch, spec.text_len), jnp.int32))
+  return (
+      jnp.zeros((batch, spec.template_size, spec.template_size, 3), jnp.uint8),
+      jnp.zeros((batch, spec.search_size, spec.search_size, 3), jnp.uint8),
+      jnp.zeros((batch, spec.text_len), jnp.int32),
+      jnp.ones((batch, spec.text_len), jnp.int32),
+  )
 
 
 def init_variables(model: COST, spec: ModelSpec, rng):

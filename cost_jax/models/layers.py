@@ -24,8 +24,9 @@ def _attention_logits(q, k, key_mask=None):
   logits = jnp.einsum('bhqd,bhkd->bhqk', q, k).astype(jnp.float32)
   if key_mask is None:
     return logits
-  return jnp.where(key_mask[:, None, None, :], logits,
-                   jnp.finfo(jnp.float32).min)
+  return jnp.where(
+      key_mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min
+  )
 
 
 def attention_weights(q, k, key_mask=None):
@@ -42,8 +43,9 @@ def attend(q, k, v, key_mask=None, drop=None, dtype=jnp.float32):
   unnormalised weights, the same as on the weights: it scales elements.
   """
   logits = _attention_logits(q, k, key_mask)
-  e = jnp.exp(logits - jax.lax.stop_gradient(
-      jnp.max(logits, axis=-1, keepdims=True)))
+  e = jnp.exp(
+      logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+  )
   total = jnp.sum(e, axis=-1, keepdims=True)
   if drop is not None:
     e = drop(e)
@@ -66,19 +68,26 @@ class FusedProjection(nn.Module):
 
   `__call__(x, index)` applies column block `index` (0 = q, 1 = k, 2 = v).
   """
+
   dim: int
   dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, index):
-    kernel = self.param('kernel', nn.initializers.xavier_uniform(),
-                        (self.dim, 3 * self.dim), jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros, (3 * self.dim,),
-                      jnp.float32)
+    kernel = self.param(
+        'kernel',
+        nn.initializers.xavier_uniform(),
+        (self.dim, 3 * self.dim),
+        jnp.float32,
+    )
+    bias = self.param(
+        'bias', nn.initializers.zeros, (3 * self.dim,), jnp.float32
+    )
     cols = slice(index * self.dim, (index + 1) * self.dim)
     x = x.astype(self.dtype)
     return jnp.dot(x, kernel[:, cols].astype(self.dtype)) + bias[cols].astype(
-        self.dtype)
+        self.dtype
+    )
 
 
 class MultiheadAttention(nn.Module):
@@ -87,6 +96,7 @@ class MultiheadAttention(nn.Module):
   q is scaled by head_dim**-0.5 after projection; heads are contiguous
   channel blocks; `key_mask` (B, K) is True for keys that may be attended.
   """
+
   dim: int
   num_heads: int
   dropout: float = 0.0
@@ -107,14 +117,19 @@ class MultiheadAttention(nn.Module):
     else:  # the plain formulation (benchmarks time both)
       weights = drop(attention_weights(q, k, key_mask)).astype(self.dtype)
       out = jnp.einsum('bhqk,bhkd->bhqd', weights, v)
-    init = (nn.initializers.zeros if self.zero_out else
-            nn.initializers.lecun_normal())
-    return nn.Dense(self.dim, dtype=self.dtype, kernel_init=init,
-                    name='out_proj')(merge_heads(out))
+    init = (
+        nn.initializers.zeros
+        if self.zero_out
+        else nn.initializers.lecun_normal()
+    )
+    return nn.Dense(
+        self.dim, dtype=self.dtype, kernel_init=init, name='out_proj'
+    )(merge_heads(out))
 
 
 class MLP(nn.Module):
   """TransT's MLP: Linear -> ReLU -> ... -> Linear (no activation at the end)."""
+
   hidden_dim: int
   out_dim: int
   num_layers: int
@@ -124,16 +139,20 @@ class MLP(nn.Module):
   def __call__(self, x):
     for i in range(self.num_layers):
       last = i == self.num_layers - 1
-      x = nn.Dense(self.out_dim if last else self.hidden_dim, dtype=self.dtype,
-                   name=f'layers_{i}')(x)
+      x = nn.Dense(
+          self.out_dim if last else self.hidden_dim,
+          dtype=self.dtype,
+          name=f'layers_{i}',
+      )(x)
       if not last:
         x = nn.relu(x)
     return x
 
 
 @functools.lru_cache(maxsize=16)
-def sine_position_encoding(height: int, width: int, dim: int = 256,
-                           temperature: float = 10000.0) -> np.ndarray:
+def sine_position_encoding(
+    height: int, width: int, dim: int = 256, temperature: float = 10000.0
+) -> np.ndarray:
   """DETR/TransT PositionEmbeddingSine(normalize=True) on an all-valid mask.
 
   Returns (H*W, dim) float32, channels [pos_y (dim/2), pos_x (dim/2)] with
@@ -150,26 +169,44 @@ def sine_position_encoding(height: int, width: int, dim: int = 256,
 
   def encode(e):
     p = e[..., None] / dim_t
-    return np.stack([np.sin(p[..., 0::2]), np.cos(p[..., 1::2])],
-                    axis=-1).reshape(height, width, feats)
+    return np.stack(
+        [np.sin(p[..., 0::2]), np.cos(p[..., 1::2])], axis=-1
+    ).reshape(height, width, feats)
 
   pos = np.concatenate([encode(y), encode(x)], axis=-1)
   return pos.reshape(height * width, dim).astype(np.float32)
 
 
-def conv(features, kernel, stride=1, padding=0, dilation=1, bias=False,
-         dtype=jnp.float32, name=None):
+def conv(
+    features,
+    kernel,
+    stride=1,
+    padding=0,
+    dilation=1,
+    bias=False,
+    dtype=jnp.float32,
+    name=None,
+):
   """A PyTorch-style Conv2d (NHWC) with explicit symmetric padding."""
-  return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                 padding=((padding, padding), (padding, padding)),
-                 kernel_dilation=(dilation, dilation), use_bias=bias,
-                 dtype=dtype, name=name,
-                 conv_general_dilated=cpu_conv.conv_general_dilated)
+  return nn.Conv(
+      features,
+      (kernel, kernel),
+      strides=(stride, stride),
+      padding=((padding, padding), (padding, padding)),
+      kernel_dilation=(dilation, dilation),
+      use_bias=bias,
+      dtype=dtype,
+      name=name,
+      conv_general_dilated=cpu_conv.conv_general_dilated,
+  )
 
 
 def check_dtype(name: Optional[str]) -> Dtype:
-  dtypes = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16,
-            'float16': jnp.float16}
+  dtypes = {
+      'float32': jnp.float32,
+      'bfloat16': jnp.bfloat16,
+      'float16': jnp.float16,
+  }
   if name not in dtypes:
     raise ValueError(f'config.model.dtype={name!r}: use one of {list(dtypes)}.')
   return dtypes[name]

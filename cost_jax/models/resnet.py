@@ -27,6 +27,7 @@ class BatchNorm(nn.Module):
   running averages are used (the affine parameters are still trained).
   Variables: params scale/bias, batch_stats mean/var.
   """
+
   norm: str = 'batch'
   axis_name: Optional[str] = None
   dtype: Dtype = jnp.float32
@@ -36,31 +37,38 @@ class BatchNorm(nn.Module):
     features = x.shape[-1]
     scale = self.param('scale', nn.initializers.ones, (features,), jnp.float32)
     bias = self.param('bias', nn.initializers.zeros, (features,), jnp.float32)
-    ra_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,),
-                            jnp.float32)
-    ra_var = self.variable('batch_stats', 'var', jnp.ones, (features,),
-                           jnp.float32)
+    ra_mean = self.variable(
+        'batch_stats', 'mean', jnp.zeros, (features,), jnp.float32
+    )
+    ra_var = self.variable(
+        'batch_stats', 'var', jnp.ones, (features,), jnp.float32
+    )
     if not train or self.norm == 'frozen':
       mean, var = ra_mean.value, ra_var.value
     else:
       xf = x.astype(jnp.float32)
-      moments = (jnp.mean(xf, axis=(0, 1, 2)),
-                 jnp.mean(jnp.square(xf), axis=(0, 1, 2)))
+      moments = (
+          jnp.mean(xf, axis=(0, 1, 2)),
+          jnp.mean(jnp.square(xf), axis=(0, 1, 2)),
+      )
       count = x.shape[0] * x.shape[1] * x.shape[2]
       if self.axis_name is not None:
         moments = lax.pmean(moments, self.axis_name)
         count = count * lax.psum(1, self.axis_name)
-      mean, var = moments[0], jnp.maximum(moments[1] - moments[0]**2, 0.0)
+      mean, var = moments[0], jnp.maximum(moments[1] - moments[0] ** 2, 0.0)
       if not self.is_initializing():
         unbiased = var * count / max(count - 1, 1)
         ra_mean.value = 0.9 * ra_mean.value + 0.1 * mean
         ra_var.value = 0.9 * ra_var.value + 0.1 * unbiased
     inv = scale * lax.rsqrt(var + 1e-5)
-    return (x.astype(jnp.float32) * inv + (bias - mean * inv)).astype(self.dtype)
+    return (x.astype(jnp.float32) * inv + (bias - mean * inv)).astype(
+        self.dtype
+    )
 
 
 class Bottleneck(nn.Module):
   """torchvision Bottleneck (expansion 4)."""
+
   planes: int
   stride: int = 1
   dilation: int = 1
@@ -71,24 +79,36 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x, train):
-    bn = lambda name: BatchNorm(self.norm, self.axis_name, self.dtype, name=name)
+    bn = lambda name: BatchNorm(
+        self.norm, self.axis_name, self.dtype, name=name
+    )
     d = self.dilation
     y = conv(self.planes, 1, dtype=self.dtype, name='conv1')(x)
     y = nn.relu(bn('bn1')(y, train))
-    y = conv(self.planes, 3, self.stride, padding=d, dilation=d,
-             dtype=self.dtype, name='conv2')(y)
+    y = conv(
+        self.planes,
+        3,
+        self.stride,
+        padding=d,
+        dilation=d,
+        dtype=self.dtype,
+        name='conv2',
+    )(y)
     y = nn.relu(bn('bn2')(y, train))
-    y = bn('bn3')(conv(self.planes * 4, 1, dtype=self.dtype, name='conv3')(y),
-                  train)
+    y = bn('bn3')(
+        conv(self.planes * 4, 1, dtype=self.dtype, name='conv3')(y), train
+    )
     if self.downsample:
-      x = conv(self.planes * 4, 1, self.stride, dtype=self.dtype,
-               name='downsample_0')(x)
+      x = conv(
+          self.planes * 4, 1, self.stride, dtype=self.dtype, name='downsample_0'
+      )(x)
       x = bn('downsample_1')(x, train)
     return nn.relu(y + x)
 
 
 class ResNet(nn.Module):
   """ResNet trunk up to layer3. blocks=(3,4,6), width=64 is TransT's ResNet-50."""
+
   blocks: Sequence[int] = (3, 4, 6)
   width: int = 64
   norm: str = 'batch'
@@ -97,21 +117,31 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train=False):
-    bn = lambda name: BatchNorm(self.norm, self.axis_name, self.dtype, name=name)
+    bn = lambda name: BatchNorm(
+        self.norm, self.axis_name, self.dtype, name=name
+    )
     x = conv(self.width, 7, 2, padding=3, dtype=self.dtype, name='conv1')(x)
     x = nn.relu(bn('bn1')(x, train))
     x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     in_ch = self.width
     # (layer, planes, stride, dilation of block 0) as TransT hard-codes them.
-    stages = ((1, self.width, 1, 1), (2, self.width * 2, 2, 1),
-              (3, self.width * 4, 1, 2))
+    stages = (
+        (1, self.width, 1, 1),
+        (2, self.width * 2, 2, 1),
+        (3, self.width * 4, 1, 2),
+    )
     for (layer, planes, stride, dilation), num in zip(stages, self.blocks):
       for i in range(num):
         first = i == 0
         x = Bottleneck(
-            planes, stride if first else 1, dilation if first else 1,
+            planes,
+            stride if first else 1,
+            dilation if first else 1,
             downsample=first and (stride != 1 or in_ch != planes * 4),
-            norm=self.norm, axis_name=self.axis_name, dtype=self.dtype,
-            name=f'layer{layer}_{i}')(x, train)
+            norm=self.norm,
+            axis_name=self.axis_name,
+            dtype=self.dtype,
+            name=f'layer{layer}_{i}',
+        )(x, train)
         in_ch = planes * 4
     return x

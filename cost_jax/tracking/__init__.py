@@ -11,5 +11,6 @@ __all__ = ['Tracker']
 def __getattr__(name):
   if name == 'Tracker':
     from cost_jax.tracking.tracker import Tracker
+
     return Tracker
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

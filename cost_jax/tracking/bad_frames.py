@@ -21,8 +21,17 @@ import logging
 import cv2
 import numpy as np
 
-__all__ = ['POLICIES', 'FrameReadError', 'BadFramesError', 'BadFrames', 'read_frame',
-           'read_or_error', 'check_policy', 'listing', 'line']
+__all__ = [
+    'POLICIES',
+    'FrameReadError',
+    'BadFramesError',
+    'BadFrames',
+    'read_frame',
+    'read_or_error',
+    'check_policy',
+    'listing',
+    'line',
+]
 
 POLICIES = ('skip', 'stop')
 
@@ -45,6 +54,7 @@ def read_frame(path: str, sequence: str = '') -> np.ndarray:
   A truncated JPEG (which libjpeg would complete with grey) is unreadable too.
   """
   from input_pipeline import augment
+
   where = f' of sequence {sequence!r}' if sequence else ''
   try:
     with open(path, 'rb') as f:
@@ -54,7 +64,9 @@ def read_frame(path: str, sequence: str = '') -> np.ndarray:
     raise FrameReadError(f'frame {path}{where} is missing', path) from None
   except (OSError, augment.FrameError) as e:
     why = getattr(e, 'reason', None) or e.strerror or str(e)
-    raise FrameReadError(f'frame {path}{where} is unreadable ({why})', path) from None
+    raise FrameReadError(
+        f'frame {path}{where} is unreadable ({why})', path
+    ) from None
   return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -86,7 +98,9 @@ def check_policy(config) -> tuple[str, int]:
   policy = config.track.get('on_bad_frame', 'skip')
   limit = int(config.track.get('max_bad_frames', 50))
   if policy not in POLICIES:
-    raise ValueError(f'--config.track.on_bad_frame={policy!r}: use one of {", ".join(POLICIES)}')
+    raise ValueError(
+        f'--config.track.on_bad_frame={policy!r}: use one of {", ".join(POLICIES)}'
+    )
   if limit < 0:
     raise ValueError(f'--config.track.max_bad_frames={limit}: use 0 or more')
   return policy, limit
@@ -95,6 +109,7 @@ def check_policy(config) -> tuple[str, int]:
 @dataclasses.dataclass
 class BadFrames:
   """The unreadable frames of one video or sequence, and whether to stop there."""
+
   name: str
   policy: str = 'skip'
   limit: int = 50
@@ -109,15 +124,24 @@ class BadFrames:
     """Counts and warns about frame ``index``; True when the run must stop there."""
     path = getattr(error, 'path', '') or str(error)
     self.frames.append((index, path))
-    logging.warning('%s: frame %d skipped (%s); the last box is carried over it (%d '
-                    'unreadable so far)', self.name, index, error, len(self.frames))
+    logging.warning(
+        '%s: frame %d skipped (%s); the last box is carried over it (%d '
+        'unreadable so far)',
+        self.name,
+        index,
+        error,
+        len(self.frames),
+    )
     return self.policy == 'stop' or len(self.frames) > self.limit
 
   def stop_reason(self) -> str:
     """Why the run stopped at the last added frame."""
     index, path = self.frames[-1]
-    why = ('--config.track.on_bad_frame=stop' if self.policy == 'stop' else
-           f'more than --config.track.max_bad_frames={self.limit}')
+    why = (
+        '--config.track.on_bad_frame=stop'
+        if self.policy == 'stop'
+        else f'more than --config.track.max_bad_frames={self.limit}'
+    )
     return f'{self.name}: stopped at unreadable frame {index} ({path}): {why}'
 
   def summary(self) -> str:

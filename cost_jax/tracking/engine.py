@@ -35,8 +35,16 @@ from cost_jax import errors
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 
-__all__ = ['Engine', 'SequenceState', 'hanning_window', 'select_and_decode', 'check_frame',
-           'check_init_box', 'compiled_functions', 'windowed_scores']
+__all__ = [
+    'Engine',
+    'SequenceState',
+    'hanning_window',
+    'select_and_decode',
+    'check_frame',
+    'check_init_box',
+    'compiled_functions',
+    'windowed_scores',
+]
 
 
 def hanning_window(grid_side: int) -> np.ndarray:
@@ -49,7 +57,9 @@ def windowed_scores(scores, window, window_influence):
   return scores * (1.0 - window_influence) + window[None, :] * window_influence
 
 
-def select_and_decode(scores, boxes, window, geometry, window_influence, min_size):
+def select_and_decode(
+    scores, boxes, window, geometry, window_influence, min_size
+):
   """Device part of one frame after the network (all float32, batched).
 
   scores (B, N) target probability; boxes (B, N, 4) normalised cx, cy, w, h;
@@ -72,6 +82,7 @@ def select_and_decode(scores, boxes, window, geometry, window_influence, min_siz
 @dataclasses.dataclass
 class SequenceState:
   """Host-side state of one tracked sequence (float64, TransT's variables)."""
+
   center: np.ndarray  # (2,) cx, cy
   size: np.ndarray  # (2,) w, h
   pad: np.ndarray  # (3,) first frame's channel mean
@@ -84,14 +95,21 @@ class SequenceState:
 
 def check_frame(frame, what: str = 'frame') -> np.ndarray:
   """An HxWx3 uint8 RGB frame, or an errors.InvalidValue saying what to fix."""
-  if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+  if (
+      not isinstance(frame, np.ndarray)
+      or frame.ndim != 3
+      or frame.shape[2] != 3
+  ):
     shape = getattr(frame, 'shape', type(frame).__name__)
     raise errors.InvalidValue(
         f'{what} must be an HxWx3 RGB numpy array, got {shape}',
-        'convert BGR frames from cv2 with cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)')
+        'convert BGR frames from cv2 with cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)',
+    )
   if frame.dtype != np.uint8:
-    raise errors.InvalidValue(f'{what} must be uint8 (0-255), got dtype {frame.dtype}',
-                              'use frame.clip(0, 255).astype(np.uint8)')
+    raise errors.InvalidValue(
+        f'{what} must be uint8 (0-255), got dtype {frame.dtype}',
+        'use frame.clip(0, 255).astype(np.uint8)',
+    )
   return frame
 
 
@@ -103,17 +121,24 @@ def check_init_box(box, image_wh, what: str = 'initial box') -> np.ndarray:
   xywh = 'the top-left corner x, y and the width, height in pixels'
   if b.shape != (4,):
     raise errors.InvalidValue(
-        f'{what} must be 4 numbers x, y, w, h; got {np.asarray(box).tolist()}', f'give {xywh}')
+        f'{what} must be 4 numbers x, y, w, h; got {np.asarray(box).tolist()}',
+        f'give {xywh}',
+    )
   if not np.all(np.isfinite(b)):
-    raise errors.InvalidValue(f'{what} {b.tolist()} has a NaN or infinite value',
-                              f'give 4 finite numbers: {xywh}')
+    raise errors.InvalidValue(
+        f'{what} {b.tolist()} has a NaN or infinite value',
+        f'give 4 finite numbers: {xywh}',
+    )
   if b[2] <= 0 or b[3] <= 0:
-    raise errors.InvalidValue(f'{what} {b.tolist()} has zero or negative width/height',
-                              'give x, y, w, h with w, h > 0 (not x1, y1, x2, y2 with x2 < x1)')
+    raise errors.InvalidValue(
+        f'{what} {b.tolist()} has zero or negative width/height',
+        'give x, y, w, h with w, h > 0 (not x1, y1, x2, y2 with x2 < x1)',
+    )
   if b[0] >= width or b[1] >= height or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
     raise errors.InvalidValue(
         f'{what} {b.tolist()} lies outside the {width}x{height} image',
-        f'give a box that overlaps it: x < {width}, y < {height}, x + w > 0, y + h > 0')
+        f'give a box that overlaps it: x < {width}, y < {height}, x + w > 0, y + h > 0',
+    )
   return b
 
 
@@ -135,14 +160,21 @@ class Engine:
     self.search_factor = float(config.data.search_factor)
     self.size_lr = float(config.track.get('size_lr', 1.0))
     self._tokenizer = None
-    self._settings = (self.spec, float(config.track.window_influence),
-                      float(config.track.min_size), forward)
-    self.encode_template, self.encode_text, self.step = compiled_functions(*self._settings)
+    self._settings = (
+        self.spec,
+        float(config.track.window_influence),
+        float(config.track.min_size),
+        forward,
+    )
+    self.encode_template, self.encode_text, self.step = compiled_functions(
+        *self._settings
+    )
 
   @property
   def step_with_scores(self):
     """`step` that also returns the windowed scores and candidate centres (compiled on
-    first use): (B, 5 + 3N) = cx, cy, w, h, score, N windowed scores, N image x, N image y."""
+    first use): (B, 5 + 3N) = cx, cy, w, h, score, N windowed scores, N image x, N image y.
+    """
     return compiled_functions(*self._settings, with_scores=True)[2]
 
   # --- host side -------------------------------------------------------------
@@ -150,8 +182,10 @@ class Engine:
   def tokenizer(self):
     if self._tokenizer is None:
       from cost_jax import text as text_lib
-      self._tokenizer = text_lib.Tokenizer(factory.text_model_path(self.config),
-                                           self.config.text.max_len)
+
+      self._tokenizer = text_lib.Tokenizer(
+          factory.text_model_path(self.config), self.config.text.max_len
+      )
     return self._tokenizer
 
   def tokenize(self, description, name=None):
@@ -165,10 +199,15 @@ class Engine:
     """Validates the first frame/box; -> (SequenceState, template crop (1, Tz, Tz, 3) uint8)."""
     frame = check_frame(frame, 'the first frame')
     b = check_init_box(box, (frame.shape[1], frame.shape[0]), what)
-    state = SequenceState(center=b[:2] + b[2:] / 2, size=b[2:].copy(),
-                          pad=crops_lib.pad_colour(frame))
+    state = SequenceState(
+        center=b[:2] + b[2:] / 2,
+        size=b[2:].copy(),
+        pad=crops_lib.pad_colour(frame),
+    )
     s_z = crops_lib.context_crop_side(b[2], b[3], self.template_factor)
-    z = crops_lib.get_subwindow(frame, state.center, self.spec.template_size, s_z, state.pad)
+    z = crops_lib.get_subwindow(
+        frame, state.center, self.spec.template_size, s_z, state.pad
+    )
     return state, z[None]
 
   def encode(self, template_crop, tokens):
@@ -179,11 +218,18 @@ class Engine:
 
   def search_crop(self, frame, state: SequenceState):
     """(crop (S, S, 3) uint8, geometry (5,) float32) for the next step."""
-    s_x = math.ceil(crops_lib.context_crop_side(state.size[0], state.size[1],
-                                                self.search_factor))
-    crop = crops_lib.get_subwindow(frame, state.center, self.spec.search_size, s_x, state.pad)
-    geometry = np.array([state.center[0], state.center[1], s_x, frame.shape[1],
-                         frame.shape[0]], np.float32)
+    s_x = math.ceil(
+        crops_lib.context_crop_side(
+            state.size[0], state.size[1], self.search_factor
+        )
+    )
+    crop = crops_lib.get_subwindow(
+        frame, state.center, self.spec.search_size, s_x, state.pad
+    )
+    geometry = np.array(
+        [state.center[0], state.center[1], s_x, frame.shape[1], frame.shape[0]],
+        np.float32,
+    )
     return crop, geometry
 
   def update(self, state: SequenceState, cxcywh) -> np.ndarray:
@@ -195,31 +241,63 @@ class Engine:
     cxcywh = np.asarray(cxcywh, np.float64)
     state.center = cxcywh[:2].copy()
     lr = self.size_lr
-    state.size = cxcywh[2:].copy() if lr == 1.0 else (
-        lr * cxcywh[2:] + (1.0 - lr) * state.size)
+    state.size = (
+        cxcywh[2:].copy()
+        if lr == 1.0
+        else (lr * cxcywh[2:] + (1.0 - lr) * state.size)
+    )
     return state.box
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_functions(spec, window_influence: float, min_size: float, forward=None,
-                       with_scores: bool = False):
+def compiled_functions(
+    spec,
+    window_influence: float,
+    min_size: float,
+    forward=None,
+    with_scores: bool = False,
+):
   """(encode_template, encode_text, step) jitted once per spec/settings/forward.
 
   Cached so that every `Tracker` / runner of one model shares compilations.
   ``with_scores``: the step also returns the score map (`Engine.step_with_scores`).
   """
   model = cost_lib.COST(spec)
-  forward = forward or (lambda v, x, z, t: model.apply(v, x, z, t, method=model.track))
-  encode_template = jax.jit(lambda v, z: model.apply(v, z, method=model.encode_template))
-  encode_text = jax.jit(lambda v, ids, mask: model.apply(v, ids, mask, method=model.encode_text))
-  step = jax.jit(functools.partial(
-      _step, forward=forward, window=hanning_window(spec.grid_side).astype(np.float32),
-      window_influence=window_influence, min_size=min_size, with_scores=with_scores))
+  forward = forward or (
+      lambda v, x, z, t: model.apply(v, x, z, t, method=model.track)
+  )
+  encode_template = jax.jit(
+      lambda v, z: model.apply(v, z, method=model.encode_template)
+  )
+  encode_text = jax.jit(
+      lambda v, ids, mask: model.apply(v, ids, mask, method=model.encode_text)
+  )
+  step = jax.jit(
+      functools.partial(
+          _step,
+          forward=forward,
+          window=hanning_window(spec.grid_side).astype(np.float32),
+          window_influence=window_influence,
+          min_size=min_size,
+          with_scores=with_scores,
+      )
+  )
   return encode_template, encode_text, step
 
 
-def _step(variables, crops, template, text, geometry, *, forward, window, window_influence,
-          min_size, with_scores=False):
+def _step(
+    variables,
+    crops,
+    template,
+    text,
+    geometry,
+    *,
+    forward,
+    window,
+    window_influence,
+    min_size,
+    with_scores=False,
+):
   """The jitted per-frame function: network + scores + window + argmax + decode.
 
   Returns (B, 5): image cx, cy, w, h and the chosen candidate's probability;
@@ -229,15 +307,20 @@ def _step(variables, crops, template, text, geometry, *, forward, window, window
   out = forward(variables, crops, template, text)
   scores = cost_lib.candidate_scores(out['logits']).astype(jnp.float32)
   if scores.shape[-1] != window.shape[0]:
-    raise ValueError(f'the head scores {scores.shape[-1]} candidates but the grid is '
-                     f'{int(round(window.shape[0] ** 0.5))}^2 = {window.shape[0]}')
+    raise ValueError(
+        f'the head scores {scores.shape[-1]} candidates but the grid is '
+        f'{int(round(window.shape[0] ** 0.5))}^2 = {window.shape[0]}'
+    )
   boxes = out['boxes'].astype(jnp.float32)
-  box, score = select_and_decode(scores, boxes, jnp.asarray(window), geometry,
-                                 window_influence, min_size)
+  box, score = select_and_decode(
+      scores, boxes, jnp.asarray(window), geometry, window_influence, min_size
+  )
   parts = [box, score[:, None]]
   if with_scores:
     half = geometry[:, 2:3] / 2
-    parts += [windowed_scores(scores, jnp.asarray(window), window_influence),
-              boxes[..., 0] * geometry[:, 2:3] + geometry[:, 0:1] - half,
-              boxes[..., 1] * geometry[:, 2:3] + geometry[:, 1:2] - half]
+    parts += [
+        windowed_scores(scores, jnp.asarray(window), window_influence),
+        boxes[..., 0] * geometry[:, 2:3] + geometry[:, 0:1] - half,
+        boxes[..., 1] * geometry[:, 2:3] + geometry[:, 1:2] - half,
+    ]
   return jnp.concatenate(parts, axis=-1)  # one array: one readback

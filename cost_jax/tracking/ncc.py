@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 
 NAME = 'ncc'
-DESCRIPTION = ('OpenCV TM_CCOEFF_NORMED template matching: first-frame '
-               'template, window 3*max(w,h)+10 px around the last box, '
-               'fixed size')
+DESCRIPTION = (
+    'OpenCV TM_CCOEFF_NORMED template matching: first-frame '
+    'template, window 3*max(w,h)+10 px around the last box, '
+    'fixed size'
+)
 
 
 def _crop_template(frame: np.ndarray, box) -> np.ndarray:
@@ -73,8 +75,9 @@ class NCCTracker:
     return self.box.copy()
 
 
-def track(frames: Iterable[Optional[np.ndarray]], init_box
-          ) -> tuple[np.ndarray, np.ndarray]:
+def track(
+    frames: Iterable[Optional[np.ndarray]], init_box
+) -> tuple[np.ndarray, np.ndarray]:
   """Boxes (N, 4) and seconds per frame (N,) over `frames` (arrays; None
   for an unreadable frame; the first must be readable)."""
   tracker = NCCTracker()
@@ -91,7 +94,8 @@ def track(frames: Iterable[Optional[np.ndarray]], init_box
   return np.stack(boxes), np.asarray(times)
 
 
-def track_paths(paths, init_box, read: Callable[[str], Optional[np.ndarray]]
-                ) -> tuple[np.ndarray, np.ndarray]:
+def track_paths(
+    paths, init_box, read: Callable[[str], Optional[np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
   """`track` over frame files; `read` returns None for an unreadable one."""
   return track((read(p) for p in paths), init_box)

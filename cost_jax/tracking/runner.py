@@ -42,9 +42,17 @@ from cost_jax.evaluation import results_io
 from cost_jax.tracking.bad_frames import BadFrames, FrameReadError, read_frame, read_or_error
 from cost_jax.tracking.engine import Engine, SequenceState
 
-__all__ = ['run_sequences', 'read_frame', 'batch_caches', 'FrameReadError',
-           'ResultsConflictError', 'check_manifest', 'pending_sequences', 'MANIFEST',
-           'BAD_FRAMES_SUFFIX']
+__all__ = [
+    'run_sequences',
+    'read_frame',
+    'batch_caches',
+    'FrameReadError',
+    'ResultsConflictError',
+    'check_manifest',
+    'pending_sequences',
+    'MANIFEST',
+    'BAD_FRAMES_SUFFIX',
+]
 
 MANIFEST = 'tracker.json'
 BAD_FRAMES_SUFFIX = '_bad_frames.txt'
@@ -67,19 +75,33 @@ def check_manifest(results_dir, tracker_name: str, fingerprint: dict) -> str:
     with open(path, encoding='utf-8') as f:
       stored = json.load(f).get('fingerprint')
     if stored != fingerprint:
-      keys = sorted(k for k in set(stored or {}) | set(fingerprint)
-                    if (stored or {}).get(k) != fingerprint.get(k))
+      keys = sorted(
+          k
+          for k in set(stored or {}) | set(fingerprint)
+          if (stored or {}).get(k) != fingerprint.get(k)
+      )
       raise ResultsConflictError(
           f'{folder} holds results of tracker {tracker_name!r} made with another config or '
           f'weights (differs in: {", ".join(keys) or "everything"}; see {path}). Use another '
-          'tracker name (--config.track.tracker_name=...) or delete that folder.')
+          'tracker name (--config.track.tracker_name=...) or delete that folder.'
+      )
     return folder
-  if os.path.isdir(folder) and any(n.endswith('.txt') for n in os.listdir(folder)):
+  if os.path.isdir(folder) and any(
+      n.endswith('.txt') for n in os.listdir(folder)
+  ):
     raise ResultsConflictError(
         f'{folder} already holds results not written by this runner (no {MANIFEST}); refusing '
-        'to mix them: use another tracker name (--config.track.tracker_name=...).')
-  results_io.atomic_write_text(path, json.dumps(
-      {'tracker_name': tracker_name, 'fingerprint': fingerprint}, indent=1, sort_keys=True) + '\n')
+        'to mix them: use another tracker name (--config.track.tracker_name=...).'
+    )
+  results_io.atomic_write_text(
+      path,
+      json.dumps(
+          {'tracker_name': tracker_name, 'fingerprint': fingerprint},
+          indent=1,
+          sort_keys=True,
+      )
+      + '\n',
+  )
   return folder
 
 
@@ -101,6 +123,7 @@ def pending_sequences(folder: str, sequences) -> list:
 @dataclasses.dataclass
 class _Slot:
   """One sequence being tracked in a batch slot."""
+
   seq: object
   state: SequenceState
   boxes: list
@@ -116,22 +139,27 @@ class _Slot:
 
 def _expand(single, target_shapes):
   """Batch-1 caches -> batch-B caches (leaves broadcast to the target shapes)."""
-  return jax.tree.map(lambda s, t: jnp.broadcast_to(s, t.shape), single, target_shapes)
+  return jax.tree.map(
+      lambda s, t: jnp.broadcast_to(s, t.shape), single, target_shapes
+  )
 
 
 @jax.jit  # (donating the caches would save a copy on GPU; CPU ignores donation)
 def _set_slot(batched, single, index):
   """Writes a batch-1 cache into slot ``index`` of the batch-B cache."""
+
   def put(b, s):
     return s if b.shape == s.shape else b.at[index].set(s[0])
+
   return jax.tree.map(put, batched, single)
 
 
 def batch_caches(engine: Engine, template, text, batch_size: int):
   """Batch-``batch_size`` template/text caches, every slot a copy of the batch-1 ones."""
   e = engine
-  zt = jax.ShapeDtypeStruct((batch_size, e.spec.template_size, e.spec.template_size, 3),
-                            jnp.uint8)
+  zt = jax.ShapeDtypeStruct(
+      (batch_size, e.spec.template_size, e.spec.template_size, 3), jnp.uint8
+  )
   template_shapes = jax.eval_shape(e.encode_template, e.variables, zt)
   text_shapes = {}
   if text:
@@ -154,7 +182,9 @@ class _Batch:
     self.geometry[:, 2] = 1.0
 
   def _read(self, seq, i):
-    return self.pool.submit(read_or_error, seq.frames[i])  # BadFrames names the sequence
+    return self.pool.submit(
+        read_or_error, seq.frames[i]
+    )  # BadFrames names the sequence
 
   def start(self, i: int, seq) -> _Slot:
     """Initialises ``seq`` in slot i (frame 0 read, template/text encoded)."""
@@ -165,11 +195,20 @@ class _Batch:
     state, z = self.engine.start(frame, seq.init_box, what)
     template, text = self.engine.encode(z, tokens)
     if self.template is None:
-      self.template, self.text = batch_caches(self.engine, template, text, self.size)
-    self.template, self.text = _set_slot((self.template, self.text), (template, text), i)
+      self.template, self.text = batch_caches(
+          self.engine, template, text, self.size
+      )
+    self.template, self.text = _set_slot(
+        (self.template, self.text), (template, text), i
+    )
     jax.block_until_ready(self.template)
-    slot = _Slot(seq, state, [state.box], [time.perf_counter() - t0],
-                 BadFrames(f'sequence {seq.name!r}', *self.policy))
+    slot = _Slot(
+        seq,
+        state,
+        [state.box],
+        [time.perf_counter() - t0],
+        BadFrames(f'sequence {seq.name!r}', *self.policy),
+    )
     if len(seq) > 1:
       slot.next_frame = self._read(seq, 1)
     self.slots[i] = slot
@@ -187,20 +226,32 @@ class _Batch:
     t0 = time.perf_counter()
 
     def crop(i):  # cv2 releases the GIL: crops run in parallel threads
-      self.crops[i], self.geometry[i] = self.engine.search_crop(frames[i], self.slots[i].state)
+      self.crops[i], self.geometry[i] = self.engine.search_crop(
+          frames[i], self.slots[i].state
+      )
+
     if len(readable) > 1:
       list(self.pool.map(crop, readable))
     elif readable:
       crop(readable[0])
     out = None
     if readable:
-      out = self.engine.step(self.engine.variables, self.crops, self.template, self.text,
-                             self.geometry)
+      out = self.engine.step(
+          self.engine.variables,
+          self.crops,
+          self.template,
+          self.text,
+          self.geometry,
+      )
     for i in active:  # prefetch while the device works
       slot = self.slots[i]
       nxt = slot.index + 1
-      slot.next_frame = self._read(slot.seq, nxt) if nxt < len(slot.seq) else None
-    out = None if out is None else np.asarray(out)  # (B, 5): cx, cy, w, h, score
+      slot.next_frame = (
+          self._read(slot.seq, nxt) if nxt < len(slot.seq) else None
+      )
+    out = (
+        None if out is None else np.asarray(out)
+    )  # (B, 5): cx, cy, w, h, score
     elapsed = time.perf_counter() - t0
     for i in active:
       slot = self.slots[i]
@@ -221,10 +272,15 @@ def _warm_up(engine: Engine, batch_size: int) -> float:
   z = np.zeros((1, spec.template_size, spec.template_size, 3), np.uint8)
   tokens = None
   if spec.language:
-    tokens = (np.zeros((1, spec.text_len), np.int32), np.ones((1, spec.text_len), np.int32))
+    tokens = (
+        np.zeros((1, spec.text_len), np.int32),
+        np.ones((1, spec.text_len), np.int32),
+    )
   template, text = engine.encode(z, tokens)
   batch = _Batch(engine, batch_size, None)
-  caches = _set_slot(batch_caches(engine, template, text, batch_size), (template, text), 0)
+  caches = _set_slot(
+      batch_caches(engine, template, text, batch_size), (template, text), 0
+  )
   jax.block_until_ready(engine.step(v, batch.crops, *caches, batch.geometry))
   return time.perf_counter() - t0
 
@@ -238,12 +294,20 @@ def _finish(folder, slot: _Slot, report: dict) -> None:
     logging.warning('%s', slot.bad.summary())
   elif os.path.exists(bad_path):  # from an earlier run, frames since fixed
     os.remove(bad_path)
-  results_io.write_boxes(os.path.join(folder, f'{seq.name}.txt'), np.stack(slot.boxes))
-  results_io.write_times(os.path.join(folder, f'{seq.name}_time.txt'), slot.times)
+  results_io.write_boxes(
+      os.path.join(folder, f'{seq.name}.txt'), np.stack(slot.boxes)
+  )
+  results_io.write_times(
+      os.path.join(folder, f'{seq.name}_time.txt'), slot.times
+  )
   tracked = sum(slot.times[1:])
   report['sequences'][seq.name] = {
-      'frames': len(seq), 'init_s': slot.times[0],
-      'fps': (len(seq) - 1 - len(slot.bad.frames)) / tracked if tracked > 0 else None}
+      'frames': len(seq),
+      'init_s': slot.times[0],
+      'fps': (len(seq) - 1 - len(slot.bad.frames)) / tracked
+      if tracked > 0
+      else None,
+  }
 
 
 def _fail(seq, reason: str, report: dict) -> None:
@@ -252,10 +316,18 @@ def _fail(seq, reason: str, report: dict) -> None:
   report['failed'][seq.name] = reason
 
 
-def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
-                  batch_size: int = 16, fingerprint: dict | None = None,
-                  log_every: int = 10, on_bad_frame: str = 'skip',
-                  max_bad_frames: int = 50) -> dict:
+def run_sequences(
+    engine: Engine,
+    sequences,
+    results_dir,
+    tracker_name: str,
+    *,
+    batch_size: int = 16,
+    fingerprint: dict | None = None,
+    log_every: int = 10,
+    on_bad_frame: str = 'skip',
+    max_bad_frames: int = 50,
+) -> dict:
   """Tracks the unfinished ``sequences`` in batches of ``batch_size``; -> speed report.
 
   The report: {'tracked', 'skipped', 'compile_s', 'fps' (all tracked frames
@@ -268,12 +340,21 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
   folder = check_manifest(results_dir, tracker_name, fingerprint or {})
   sequences = list(sequences)
   todo = pending_sequences(folder, sequences)
-  report = {'tracker': tracker_name, 'batch_size': batch_size,
-            'skipped': sorted({s.name for s in sequences} - {s.name for s in todo}),
-            'sequences': {}, 'bad_frames': {}, 'failed': {}}
-  batch_size = max(1, min(batch_size, len(todo)))  # no idle slots for short lists
+  report = {
+      'tracker': tracker_name,
+      'batch_size': batch_size,
+      'skipped': sorted({s.name for s in sequences} - {s.name for s in todo}),
+      'sequences': {},
+      'bad_frames': {},
+      'failed': {},
+  }
+  batch_size = max(
+      1, min(batch_size, len(todo))
+  )  # no idle slots for short lists
   report['batch_size'] = batch_size
-  if todo:  # labels the FPS 'batched xB' (cost_jax.analyze); a resumed run's smaller
+  if (
+      todo
+  ):  # labels the FPS 'batched xB' (cost_jax.analyze); a resumed run's smaller
     # batch does not relabel the sequences timed in larger ones
     earlier = (results_io.read_timing(folder) or {}).get('batch_size', 0)
     results_io.write_timing(folder, max(batch_size, int(earlier)))
@@ -281,7 +362,9 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
   queue = collections.deque(todo)
   frames = step_time = 0.0
   halt = False  # after a stop: no new sequence starts, the running ones finish
-  with concurrent.futures.ThreadPoolExecutor(max(2, min(batch_size, 8))) as pool:
+  with concurrent.futures.ThreadPoolExecutor(
+      max(2, min(batch_size, 8))
+  ) as pool:
     batch = _Batch(engine, batch_size, pool, (on_bad_frame, max_bad_frames))
     while True:
       for i in range(batch_size):
@@ -304,8 +387,13 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
           batch.slots[i] = None
           done = len(report['sequences'])
           if log_every and done % log_every == 0:
-            logging.info('%s: %d/%d sequences, %.1f frames/s', tracker_name, done, len(todo),
-                         frames / max(step_time, 1e-9))
+            logging.info(
+                '%s: %d/%d sequences, %.1f frames/s',
+                tracker_name,
+                done,
+                len(todo),
+                frames / max(step_time, 1e-9),
+            )
   report['tracked'] = list(report['sequences'])
   report['fps'] = frames / step_time if step_time > 0 else None
   inits = [r['init_s'] for r in report['sequences'].values()]
@@ -315,7 +403,8 @@ def run_sequences(engine: Engine, sequences, results_dir, tracker_name: str, *,
 
 def _start(batch: _Batch, i: int, seq, folder, report: dict) -> bool:
   """Starts ``seq`` in slot i; False when its first frame is unreadable (the initial box
-  refers to it: the sequence fails).  A one-frame sequence is finished at once."""
+  refers to it: the sequence fails).  A one-frame sequence is finished at once.
+  """
   try:
     slot = batch.start(i, seq)
   except FrameReadError as e:

@@ -37,7 +37,13 @@ from cost_jax import errors
 from cost_jax.evaluation import results_io
 from cost_jax.tracking import bad_frames, live, mp4, overlay
 
-__all__ = ['track_video', 'track_from_flags', 'parse_box', 'open_frames', 'VideoOpenError']
+__all__ = [
+    'track_video',
+    'track_from_flags',
+    'parse_box',
+    'open_frames',
+    'VideoOpenError',
+]
 
 _BOX_COLOUR = (0, 255, 0)  # BGR
 _TEXT_COLOUR = (255, 255, 255)
@@ -46,7 +52,9 @@ _TEXT_COLOUR = (255, 255, 255)
 class VideoOpenError(errors.UserError, OSError):
   """A video file or frame folder that cannot be read; names it (a user error)."""
 
-  def __init__(self, what, fix='give --video an existing video file or folder of frames'):
+  def __init__(
+      self, what, fix='give --video an existing video file or folder of frames'
+  ):
     super().__init__(what, fix)
 
 
@@ -54,16 +62,19 @@ def parse_box(text) -> np.ndarray:
   """'x,y,w,h' (commas and/or spaces) -> float64 (4,), or ValueError saying what to fix."""
   example = 'e.g. --box=120,80,24,18 (top-left corner, width, height in pixels)'
   if text is None:
-    raise errors.InvalidValue('--box=x,y,w,h is missing',
-                              f'give the target in the first frame, {example}')
+    raise errors.InvalidValue(
+        '--box=x,y,w,h is missing',
+        f'give the target in the first frame, {example}',
+    )
   parts = [p for p in str(text).replace(',', ' ').split() if p]
   try:
     values = [float(p) for p in parts]
   except ValueError:
     values = []
   if len(values) != 4:
-    raise errors.InvalidValue(f'--box={text!r} is not 4 numbers x,y,w,h',
-                              f'give 4 numbers, {example}')
+    raise errors.InvalidValue(
+        f'--box={text!r} is not 4 numbers x,y,w,h', f'give 4 numbers, {example}'
+    )
   return np.asarray(values, np.float64)
 
 
@@ -80,10 +91,15 @@ def open_frames(source: str, stream_timeout: float = 10.0):
     return live.open_stream(source, stream_timeout)
   if os.path.isdir(source):
     from input_pipeline.readers.frames import list_frames
+
     paths = list_frames(source)
     if not paths:
-      raise VideoOpenError(f'frame folder {source} holds no .jpg/.jpeg/.png/.bmp images')
-    frames = (bad_frames.read_or_error(p) for p in paths)  # unreadable: its FrameReadError
+      raise VideoOpenError(
+          f'frame folder {source} holds no .jpg/.jpeg/.png/.bmp images'
+      )
+    frames = (
+        bad_frames.read_or_error(p) for p in paths
+    )  # unreadable: its FrameReadError
     return frames, None, os.path.basename(os.path.normpath(source))
   if not os.path.isfile(source):
     raise VideoOpenError(f'video {source} does not exist')
@@ -91,11 +107,17 @@ def open_frames(source: str, stream_timeout: float = 10.0):
   ok, first = capture.read() if capture.isOpened() else (False, None)
   if not ok:
     capture.release()
-    raise VideoOpenError(f'cannot open video {source} (not a video, or a codec OpenCV lacks)',
-                         'extract its frames to a folder (ffmpeg -i VIDEO DIR/%06d.jpg) and '
-                         'pass the folder')
+    raise VideoOpenError(
+        f'cannot open video {source} (not a video, or a codec OpenCV lacks)',
+        'extract its frames to a folder (ffmpeg -i VIDEO DIR/%06d.jpg) and '
+        'pass the folder',
+    )
   fps = capture.get(cv2.CAP_PROP_FPS) or None
-  return _video_frames(capture, first), fps, os.path.splitext(os.path.basename(source))[0]
+  return (
+      _video_frames(capture, first),
+      fps,
+      os.path.splitext(os.path.basename(source))[0],
+  )
 
 
 def _video_frames(capture, first):
@@ -109,21 +131,39 @@ def _video_frames(capture, first):
     capture.release()
 
 
-def annotate(frame_rgb, box, score, index: int, description: str,
-             candidates=None) -> np.ndarray:
+def annotate(
+    frame_rgb, box, score, index: int, description: str, candidates=None
+) -> np.ndarray:
   """A BGR copy of the frame with the box, score, frame index and description drawn
-  (and ``candidates`` of `Tracker.track_with_scores`, `overlay.draw_candidates`)."""
+  (and ``candidates`` of `Tracker.track_with_scores`, `overlay.draw_candidates`).
+  """
   image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
   if candidates is not None:
     overlay.draw_candidates(image, candidates)
   x, y, w, h = (int(round(v)) for v in box)
   cv2.rectangle(image, (x, y), (x + w, y + h), _BOX_COLOUR, 2)
-  cv2.putText(image, f'{score:.2f}', (x, max(y - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-              _BOX_COLOUR, 1, cv2.LINE_AA)
+  cv2.putText(
+      image,
+      f'{score:.2f}',
+      (x, max(y - 4, 10)),
+      cv2.FONT_HERSHEY_SIMPLEX,
+      0.4,
+      _BOX_COLOUR,
+      1,
+      cv2.LINE_AA,
+  )
   lines = [f'#{index}'] + ([description] if description else [])
   for k, line in enumerate(lines):
-    cv2.putText(image, line, (4, 14 + 14 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.4, _TEXT_COLOUR, 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        image,
+        line,
+        (4, 14 + 14 * k),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        _TEXT_COLOUR,
+        1,
+        cv2.LINE_AA,
+    )
   return image
 
 
@@ -154,22 +194,32 @@ class _Outputs:
     self.count = 0
     os.makedirs(out_dir, exist_ok=True)
     self.boxes = open(os.path.join(out_dir, 'boxes.txt'), 'w', encoding='utf-8')
-    self.scores = open(os.path.join(out_dir, 'scores.txt'), 'w', encoding='utf-8')
+    self.scores = open(
+        os.path.join(out_dir, 'scores.txt'), 'w', encoding='utf-8'
+    )
     self.bad_path = os.path.join(out_dir, 'bad_frames.txt')
     if os.path.exists(self.bad_path):  # from an earlier run of this folder
       os.remove(self.bad_path)
 
-  def add(self, frame_rgb, box, score: float, error=None, candidates=None) -> None:
+  def add(
+      self, frame_rgb, box, score: float, error=None, candidates=None
+  ) -> None:
     """Writes frame ``self.count``: its box, score and annotated frame (grey if ``error``).
 
     A Ctrl-C meanwhile waits until the frame is in every file.
     """
     if self.writer is None:
       self.size = (frame_rgb.shape[1], frame_rgb.shape[0])
-      self.writer = mp4.open_writer(self.video_path, self.fps, self.size, self.codec)
+      self.writer = mp4.open_writer(
+          self.video_path, self.fps, self.size, self.codec
+      )
     if error is not None:
       frame_rgb = np.full((self.size[1], self.size[0], 3), 64, np.uint8)
-    text = self.description if error is None else 'unreadable frame: last box carried over'
+    text = (
+        self.description
+        if error is None
+        else 'unreadable frame: last box carried over'
+    )
     image = annotate(frame_rgb, box, score, self.count, text, candidates)
     if image.shape[1::-1] != self.size:
       image = cv2.resize(image, self.size)
@@ -192,8 +242,18 @@ class _Outputs:
       self.writer.close()
 
 
-def track_video(config, workdir, video, box, description: str = '', out_dir=None, *,
-                tracker=None, show_scores: bool = False, select_box: bool = False) -> dict:
+def track_video(
+    config,
+    workdir,
+    video,
+    box,
+    description: str = '',
+    out_dir=None,
+    *,
+    tracker=None,
+    show_scores: bool = False,
+    select_box: bool = False,
+) -> dict:
   """Tracks ``box`` through ``video``; writes boxes.txt, scores.txt and tracked.mp4.
 
   ``tracker`` (a `Tracker`) overrides loading weights from ``workdir``;
@@ -206,12 +266,19 @@ def track_video(config, workdir, video, box, description: str = '', out_dir=None
   once the outputs are complete.
   """
   bad = bad_frames.BadFrames.from_config(config, f'video {video}')
-  frames, fps, name = open_frames(video, float(config.track.get('stream_timeout', 10.0)))
+  frames, fps, name = open_frames(
+      video, float(config.track.get('stream_timeout', 10.0))
+  )
   if not select_box:
-    box = parse_box(box) if isinstance(box, str) or box is None else np.asarray(box, np.float64)
+    box = (
+        parse_box(box)
+        if isinstance(box, str) or box is None
+        else np.asarray(box, np.float64)
+    )
   out_dir = out_dir or os.path.join(os.fspath(workdir), 'track', name)
   if tracker is None:
     from cost_jax.tracking.tracker import Tracker, load_weights
+
     variables, info = load_weights(config, workdir)
     tracker = Tracker(config, variables, weights_info=info)
   source, frames = frames, iter(frames)
@@ -222,18 +289,24 @@ def track_video(config, workdir, video, box, description: str = '', out_dir=None
   outputs = _Outputs(out_dir, fps, description)
   try:
     outputs.add(first, tracker.state_box, 1.0)
-    times, stop, interrupted = _track_frames(tracker, frames, outputs, bad, show_scores)
+    times, stop, interrupted = _track_frames(
+        tracker, frames, outputs, bad, show_scores
+    )
   finally:
     outputs.close()
   summary = _summary(outputs, times, bad)
-  summary['stopped'] = ('interrupted (Ctrl-C)' if interrupted else
-                        getattr(source, 'end_reason', None))
+  summary['stopped'] = (
+      'interrupted (Ctrl-C)'
+      if interrupted
+      else getattr(source, 'end_reason', None)
+  )
   if stop is not None:
     error = bad_frames.BadFramesError(
         f'{stop}; the {outputs.count} frames up to and including it are in {summary["boxes"]} and '
         f'{outputs.video_path}. Fix: replace the frame, or pass '
         '--config.track.on_bad_frame=skip (and a larger --config.track.max_bad_frames) to '
-        'carry the last box over unreadable frames')
+        'carry the last box over unreadable frames'
+    )
     error.summary = summary
     raise error
   return summary
@@ -245,9 +318,12 @@ def _first_frame(frames, video):
   if first is None:
     raise VideoOpenError(f'video {video} has no frames')
   if isinstance(first, bad_frames.FrameReadError):
-    raise bad_frames.FrameReadError(f'{first}: the first frame must be readable, --box refers '
-                                    'to it. Fix: replace it, or remove it and give the box in '
-                                    'the next frame', first.path)
+    raise bad_frames.FrameReadError(
+        f'{first}: the first frame must be readable, --box refers '
+        'to it. Fix: replace it, or remove it and give the box in '
+        'the next frame',
+        first.path,
+    )
   return first
 
 
@@ -272,22 +348,33 @@ def _track_frames(tracker, frames, outputs: _Outputs, bad, show_scores: bool):
       times.append(time.perf_counter() - t0)
       outputs.add(frame, out_box, score, candidates=candidates)
   except KeyboardInterrupt:
-    logging.warning('interrupted (Ctrl-C) after %d frames; the outputs keep them',
-                    outputs.count)
+    logging.warning(
+        'interrupted (Ctrl-C) after %d frames; the outputs keep them',
+        outputs.count,
+    )
     return times, stop, True
   return times, stop, False
 
 
 def _summary(outputs: _Outputs, times, bad) -> dict:
-  summary = {'frames': outputs.count, 'out_dir': outputs.out_dir, 'video': outputs.video_path,
-             'boxes': os.path.join(outputs.out_dir, 'boxes.txt'),
-             'scores': os.path.join(outputs.out_dir, 'scores.txt'),
-             'codec': getattr(outputs.writer, 'codec', None),
-             'bad_frames': list(bad.frames),
-             'first_step_s': times[0] if times else None,  # includes compilation
-             'fps': (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None}
-  logging.info('tracked %d frames of %s at %s frames/s -> %s', outputs.count, bad.name,
-               'n/a' if summary['fps'] is None else f'{summary["fps"]:.1f}', outputs.out_dir)
+  summary = {
+      'frames': outputs.count,
+      'out_dir': outputs.out_dir,
+      'video': outputs.video_path,
+      'boxes': os.path.join(outputs.out_dir, 'boxes.txt'),
+      'scores': os.path.join(outputs.out_dir, 'scores.txt'),
+      'codec': getattr(outputs.writer, 'codec', None),
+      'bad_frames': list(bad.frames),
+      'first_step_s': times[0] if times else None,  # includes compilation
+      'fps': (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
+  }
+  logging.info(
+      'tracked %d frames of %s at %s frames/s -> %s',
+      outputs.count,
+      bad.name,
+      'n/a' if summary['fps'] is None else f'{summary["fps"]:.1f}',
+      outputs.out_dir,
+  )
   if bad.frames:
     logging.warning('%s', bad.summary())
   return summary
@@ -297,16 +384,30 @@ def track_from_flags(config, workdir) -> dict:
   """main.py entry: reads --video, --box / --select_box, --description, --out and
   --show_scores from absl flags."""
   from absl import flags
+
   f = flags.FLAGS
   select = bool(f.select_box) and not f.box
-  summary = track_video(config, workdir, f.video, None if select else parse_box(f.box),
-                        f.description, f.out or None, show_scores=f.show_scores,
-                        select_box=select)
-  print(f'{summary["frames"]} frames; boxes: {summary["boxes"]}; scores: {summary["scores"]}; '
-        f'video: {summary["video"]}')
+  summary = track_video(
+      config,
+      workdir,
+      f.video,
+      None if select else parse_box(f.box),
+      f.description,
+      f.out or None,
+      show_scores=f.show_scores,
+      select_box=select,
+  )
+  print(
+      f'{summary["frames"]} frames; boxes: {summary["boxes"]}; scores: {summary["scores"]}; '
+      f'video: {summary["video"]}'
+  )
   if summary['stopped']:
-    print(f'stopped early: {summary["stopped"]}; everything tracked until then is kept')
+    print(
+        f'stopped early: {summary["stopped"]}; everything tracked until then is kept'
+    )
   if summary['bad_frames']:
-    print(f'{bad_frames.listing(summary["bad_frames"])}; all in '
-          f'{os.path.join(summary["out_dir"], "bad_frames.txt")}')
+    print(
+        f'{bad_frames.listing(summary["bad_frames"])}; all in '
+        f'{os.path.join(summary["out_dir"], "bad_frames.txt")}'
+    )
   return summary

@@ -20,8 +20,10 @@ from input_pipeline.sequence import ROOT_FLAG, Sequence
 __all__ = ['BUILDERS', 'MemoryFrames', 'builder', 'prepared', 'load_sequences']
 
 # Training dataset name -> (TFDS name, split used for training).
-BUILDERS = {'synthetic': ('synthetic_vlsot_cost', 'train'),
-            'vlsot500': ('vlsot500_cost', 'test')}
+BUILDERS = {
+    'synthetic': ('synthetic_vlsot_cost', 'train'),
+    'vlsot500': ('vlsot500_cost', 'test'),
+}
 
 
 class MemoryFrames:
@@ -38,13 +40,17 @@ class MemoryFrames:
     try:
       return self.data[key]
     except KeyError:
-      raise FileNotFoundError(2, 'no such frame in the TFDS store', key) from None
+      raise FileNotFoundError(
+          2, 'no such frame in the TFDS store', key
+      ) from None
 
 
 def _tfds_name(name: str) -> tuple[str, str]:
   if name not in BUILDERS:
-    raise ValueError(f'no TFDS builder for training dataset {name!r} (TFDS builders: '
-                     f'{", ".join(BUILDERS)}); use --config.data.source=raw for it')
+    raise ValueError(
+        f'no TFDS builder for training dataset {name!r} (TFDS builders: '
+        f'{", ".join(BUILDERS)}); use --config.data.source=raw for it'
+    )
   return BUILDERS[name]
 
 
@@ -67,46 +73,77 @@ def _prepare(b, manual_dir: str | None, name: str):
   if b.is_prepared():
     return
   if not manual_dir:
-    raise FileNotFoundError(f'TFDS dataset {b.name} is not prepared in {b.data_dir} and no '
-                            f'manual dir is given: set {ROOT_FLAG.format(name=name)}=DIR to '
-                            f'the raw {name} folder to prepare it from')
+    raise FileNotFoundError(
+        f'TFDS dataset {b.name} is not prepared in {b.data_dir} and no '
+        f'manual dir is given: set {ROOT_FLAG.format(name=name)}=DIR to '
+        f'the raw {name} folder to prepare it from'
+    )
   logging.info('Preparing TFDS dataset %s from %s', b.name, manual_dir)
-  b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  b.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+  )
 
 
-def _process_split(b, split: str, process_index: int, process_count: int) -> str:
+def _process_split(
+    b, split: str, process_index: int, process_count: int
+) -> str:
   """This process's part of `split`; all of it if it has fewer videos than processes."""
   if process_count == 1:
     return split
   if b.info.splits[split].num_examples < process_count:
-    logging.warning('%s/%s: %d videos for %d processes; every process reads all of them.',
-                    b.name, split, b.info.splits[split].num_examples, process_count)
+    logging.warning(
+        '%s/%s: %d videos for %d processes; every process reads all of them.',
+        b.name,
+        split,
+        b.info.splits[split].num_examples,
+        process_count,
+    )
     return split
   return tfds.even_splits(split, process_count)[process_index]
 
 
 def _sequence(example: dict, name: str, prefix: str, frames: MemoryFrames):
   video = example['name'].decode()
-  keys = [frames.add(f'{prefix}/{video}/{i:06d}', bytes(data))
-          for i, data in enumerate(example['frames'])]
+  keys = [
+      frames.add(f'{prefix}/{video}/{i:06d}', bytes(data))
+      for i, data in enumerate(example['frames'])
+  ]
   return Sequence(
-      name=video, dataset=name, frames=keys, boxes=example['boxes'].astype(np.float64),
-      visible=example['visible'], language=example['language'].decode(), attributes={},
-      extra={'absent': example['absent'], 'absent_labels': True,
-             'raw_boxes': example['raw_boxes'].astype(np.float64),
-             'subset': example['subset'].decode()})
+      name=video,
+      dataset=name,
+      frames=keys,
+      boxes=example['boxes'].astype(np.float64),
+      visible=example['visible'],
+      language=example['language'].decode(),
+      attributes={},
+      extra={
+          'absent': example['absent'],
+          'absent_labels': True,
+          'raw_boxes': example['raw_boxes'].astype(np.float64),
+          'subset': example['subset'].decode(),
+      },
+  )
 
 
-def load_sequences(name: str, data_dir: str | None = None, manual_dir: str | None = None,
-                   process_index: int = 0, process_count: int = 1, split: str | None = None):
+def load_sequences(
+    name: str,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
+    split: str | None = None,
+):
   """(sequences, MemoryFrames) of this process's part of TFDS dataset `name`."""
   tfds_name, default_split = _tfds_name(name)
   b = builder(name, data_dir)
   _prepare(b, manual_dir, name)
   split = split or default_split
   part = _process_split(b, split, process_index, process_count)
-  ds = b.as_dataset(split=part, shuffle_files=False,
-                    decoders={'frames': tfds.decode.SkipDecoding()})
+  ds = b.as_dataset(
+      split=part,
+      shuffle_files=False,
+      decoders={'frames': tfds.decode.SkipDecoding()},
+  )
   frames = MemoryFrames()
   prefix = f'tfds://{tfds_name}/{split}'
   sequences = [_sequence(ex, name, prefix, frames) for ex in tfds.as_numpy(ds)]

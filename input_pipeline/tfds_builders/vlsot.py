@@ -41,32 +41,43 @@ from input_pipeline.sequence import Sequence
 __all__ = ['Vlsot500Cost', 'SyntheticVlsotCost', 'features', 'to_example']
 
 _SPLIT_FOLDERS = ('train', 'val', 'validation', 'test')
-_BYTES = tfds.features.Encoding.BYTES  # float64 as bytes (tf.train.Example floats are 32-bit)
+_BYTES = (
+    tfds.features.Encoding.BYTES
+)  # float64 as bytes (tf.train.Example floats are 32-bit)
 
 
 def features() -> tfds.features.FeaturesDict:
   """The per-video features shared by both builders."""
-  return tfds.features.FeaturesDict({
-      'name': tfds.features.Text(),
-      'subset': tfds.features.Text(),
-      'language': tfds.features.Text(),
-      'frames': tfds.features.Sequence(
-          tfds.features.Image(shape=(None, None, 3), encoding_format='jpeg')),
-      'boxes': tfds.features.Tensor(shape=(None, 4), dtype=np.float64, encoding=_BYTES),
-      'raw_boxes': tfds.features.Tensor(shape=(None, 4), dtype=np.float64, encoding=_BYTES),
-      'visible': tfds.features.Tensor(shape=(None,), dtype=np.bool_),
-      'absent': tfds.features.Tensor(shape=(None,), dtype=np.bool_),
-      'attributes': tfds.features.Tensor(shape=(None,), dtype=np.float32),
-      'relative_speed': tfds.features.Scalar(dtype=np.float32),
-  })
+  return tfds.features.FeaturesDict(
+      {
+          'name': tfds.features.Text(),
+          'subset': tfds.features.Text(),
+          'language': tfds.features.Text(),
+          'frames': tfds.features.Sequence(
+              tfds.features.Image(shape=(None, None, 3), encoding_format='jpeg')
+          ),
+          'boxes': tfds.features.Tensor(
+              shape=(None, 4), dtype=np.float64, encoding=_BYTES
+          ),
+          'raw_boxes': tfds.features.Tensor(
+              shape=(None, 4), dtype=np.float64, encoding=_BYTES
+          ),
+          'visible': tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+          'absent': tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+          'attributes': tfds.features.Tensor(shape=(None,), dtype=np.float32),
+          'relative_speed': tfds.features.Scalar(dtype=np.float32),
+      }
+  )
 
 
 def to_example(seq: Sequence) -> dict:
   """One reader `Sequence` as a TFDS example (frames as paths: their bytes are stored)."""
   missing = [f for f in seq.frames if not os.path.isfile(f)]
   if missing:
-    raise FileNotFoundError(f'{seq.name}: {len(missing)} frame file(s) missing, '
-                            f'e.g. {missing[0]}')
+    raise FileNotFoundError(
+        f'{seq.name}: {len(missing)} frame file(s) missing, '
+        f'e.g. {missing[0]}'
+    )
   raw = seq.extra.get('raw_boxes', seq.boxes)
   return {
       'name': seq.name,
@@ -77,7 +88,9 @@ def to_example(seq: Sequence) -> dict:
       'raw_boxes': np.asarray(raw, np.float64).reshape(-1, 4),
       'visible': np.asarray(seq.visible, np.bool_),
       'absent': absent_mask(seq),
-      'attributes': np.asarray(seq.extra.get('attribute_values', []), np.float32).reshape(-1),
+      'attributes': np.asarray(
+          seq.extra.get('attribute_values', []), np.float32
+      ).reshape(-1),
       'relative_speed': np.float32(seq.extra.get('relative_speed', np.nan)),
   }
 
@@ -115,11 +128,17 @@ class Vlsot500Cost(_Builder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=features(), homepage='https://github.com/983632847/Awesome-Multimodal-Object-Tracking',
-        description='VL-SOT500 small-object vision-language tracking benchmark (test only).')
+        features=features(),
+        homepage='https://github.com/983632847/Awesome-Multimodal-Object-Tracking',
+        description='VL-SOT500 small-object vision-language tracking benchmark (test only).',
+    )
 
   def _split_generators(self, dl_manager):
-    return {'test': self._generate_examples(os.fspath(dl_manager.manual_dir), 'vlsot500')}
+    return {
+        'test': self._generate_examples(
+            os.fspath(dl_manager.manual_dir), 'vlsot500'
+        )
+    }
 
   def _generate_examples(self, folder, dataset):
     return _examples(folder, dataset)
@@ -144,16 +163,22 @@ class SyntheticVlsotCost(_Builder):
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
         features=features(),
-        description='Synthetic small-object vision-language videos in the VL-SOT500 layout.')
+        description='Synthetic small-object vision-language videos in the VL-SOT500 layout.',
+    )
 
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
-    folders = {d.lower(): os.path.join(root, d) for d in subdirs(root)
-               if d.lower() in _SPLIT_FOLDERS}
+    folders = {
+        d.lower(): os.path.join(root, d)
+        for d in subdirs(root)
+        if d.lower() in _SPLIT_FOLDERS
+    }
     if not folders:
       return {'train': self._generate_examples(root, 'synthetic')}
-    return {name: self._generate_examples(folder, 'synthetic')
-            for name, folder in folders.items()}
+    return {
+        name: self._generate_examples(folder, 'synthetic')
+        for name, folder in folders.items()
+    }
 
   def _generate_examples(self, folder, dataset):
     return _examples(folder, dataset)
