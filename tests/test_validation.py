@@ -67,7 +67,7 @@ def test_loss_curve_merges_validation_rows_of_the_same_step(tmp_path):
   """Validation rows share steps with the loss rows; both must be plotted
   (a later row of a step used to replace the earlier one)."""
   import json
-  from cost_jax import train
+  from cost_jax import train_log
 
   rows = [
       {'step': 25, 'loss': 8.0, 'ce': 0.69, 'ce_const': 0.69},
@@ -76,7 +76,7 @@ def test_loss_curve_merges_validation_rows_of_the_same_step(tmp_path):
   ]
   jsonl = tmp_path / 'metrics.jsonl'
   jsonl.write_text(''.join(json.dumps(r) + '\n' for r in rows))
-  merged = train.read_metric_rows(jsonl)
+  merged = train_log.read_metric_rows(jsonl)
   assert merged[50] == {
       'step': 50,
       'loss': 7.0,
@@ -86,5 +86,5 @@ def test_loss_curve_merges_validation_rows_of_the_same_step(tmp_path):
       'val_auc_ncc': 30.0,
       'val_auc_static': 3.0,
   }
-  png = train.save_loss_curve(jsonl, tmp_path / 'loss_curve.png')
+  png = train_log.save_loss_curve(jsonl, tmp_path / 'loss_curve.png')
   assert png.exists() and os.path.getsize(png) > 1000
