@@ -26,7 +26,7 @@ import math
 import os
 
 from cost_jax import errors
-from cost_jax import evaluate as single
+from cost_jax import evaluate_steps
 from cost_jax.evaluation import results_io
 
 __all__ = [
@@ -84,7 +84,7 @@ def parse_datasets(config, workdir) -> list[Dataset]:
           f"--config.data.eval_dataset: unknown dataset {name!r}",
           f'use names from {", ".join(sorted(DATASETS))}, comma-separated',
       )
-    name, root = single.dataset_root(config, workdir, name)
+    name, root = evaluate_steps.dataset_root(config, workdir, name)
     if name != "synthetic" and not os.path.isdir(root):
       raise errors.NotFound(
           f"the root of dataset {name!r}, {root}, does not exist",
@@ -92,7 +92,7 @@ def parse_datasets(config, workdir) -> list[Dataset]:
       )
     split = split or config.data.eval_split
     datasets.append(
-        Dataset(name, split, root, single.out_dir(workdir, name, split))
+        Dataset(name, split, root, evaluate_steps.out_dir(workdir, name, split))
     )
   if not datasets or len({d.tag for d in datasets}) != len(datasets):
     raise errors.InvalidValue(
@@ -163,7 +163,7 @@ def _pending(config, datasets, sequences, tracker_name: str, info: str) -> bool:
     folder = runner.check_manifest(
         os.path.join(d.out, "results"),
         tracker_name,
-        single.fingerprint(config, info),
+        evaluate_steps.fingerprint(config, info),
     )
     if runner.pending_sequences(folder, sequences[d.tag]):
       return True
@@ -196,7 +196,7 @@ def _track_checkpoint(
     return
   engine = Engine(config, variables)
   for d in datasets:
-    report = single.track_model(
+    report = evaluate_steps.track_model(
         config,
         engine,
         sequences[d.tag],
@@ -264,7 +264,8 @@ def evaluate_many(config, workdir) -> dict:
   bad_frames.check_policy(config)
   datasets = parse_datasets(config, workdir)
   sequences = {
-      d.tag: single.load_sequences(d.name, d.root, d.split) for d in datasets
+      d.tag: evaluate_steps.load_sequences(d.name, d.root, d.split)
+      for d in datasets
   }
   checkpoints = _checkpoints(config, workdir)
   reports = {d.tag: {} for d in datasets}
@@ -281,7 +282,7 @@ def evaluate_many(config, workdir) -> dict:
   metrics = {}
   for d in datasets:
     results_dir = os.path.join(d.out, "results")
-    metrics[d.tag] = single.score(
+    metrics[d.tag] = evaluate_steps.score(
         config, d.name, d.split, sequences[d.tag], results_dir, names, d.out
     )
     _update_speed(os.path.join(d.out, "speed.json"), reports[d.tag])
@@ -308,7 +309,7 @@ def _update_speed(path: str, reports: dict) -> None:
 def _write_summary(
     workdir, datasets, metrics: dict, names, checkpoints
 ) -> dict:
-  trackers = names + [single.NCC_NAME, single.STATIC_NAME]
+  trackers = names + [evaluate_steps.NCC_NAME, evaluate_steps.STATIC_NAME]
   table, data = summary_table(datasets, metrics, trackers)
   scored = [n for n in names if data[n]["mean"] is not None]
   best = max(scored, key=lambda n: data[n]["mean"]) if scored else None
