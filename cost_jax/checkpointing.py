@@ -160,6 +160,29 @@ def config_to_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+def saved_config(workdir):
+  """The config saved with the newest checkpoint of WORKDIR/checkpoints that
+  has one (an ml_collections.ConfigDict), or None."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+
+  root = epath.Path(workdir) / 'checkpoints'
+  steps = (
+      sorted(
+          (int(p.name) for p in root.iterdir() if p.name.isdigit()),
+          reverse=True,
+      )
+      if root.is_dir()
+      else []
+  )
+  for step in steps:
+    path = root / str(step) / 'config' / 'metadata'
+    try:
+      return ml_collections.ConfigDict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+      continue  # no config, or an unreadable one: the next older step
+  return None
+
+
 def _shapes(tree) -> dict:
   """{'a/b/c': shape} of a nested dict of arrays or array metadata."""
   return {

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from configs import cost
-from cost_jax.checkpointing import Checkpoints
+from cost_jax.checkpointing import Checkpoints, config_to_dict
 from cost_jax.export import __main__ as cli
 from cost_jax.export import formats, runtime
 from cost_jax.export.bundle import Bundle
@@ -38,7 +38,12 @@ TOL_PX = 0.01
 def run_dir(tmp_path_factory):
   """A `smoke` training run: one checkpoint of seeded random weights."""
   workdir = str(tmp_path_factory.mktemp("export_run"))
-  config = cost.get_config("smoke")
+  save_random_run(workdir, cost.get_config("smoke"))
+  return workdir
+
+
+def save_random_run(workdir, config):
+  """One checkpoint (step 1) of seeded random weights, with ``config``."""
   model, spec = factory.create_model(config)
   variables = factory.init_variables(model, spec, jax.random.key(3))
   state = {
@@ -50,7 +55,6 @@ def run_dir(tmp_path_factory):
   checkpoints = Checkpoints(workdir, config, every=1, keep=1, async_save=False)
   checkpoints.save(1, state, force=True)
   checkpoints.close()
-  return workdir
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +111,19 @@ def test_artefact_tracks_like_the_jax_tracker(
       "step",
   }
   assert_same_track(fmt, track_with_artefact(path, *video), jax_boxes)
+
+
+def test_artefact_keeps_the_runs_tracker_settings(tmp_path):
+  """The config saved with the checkpoint (not the variant's defaults) goes
+  into the artefact, so its runtime tracks with the run's settings."""
+  config = cost.get_config("smoke")
+  config.track.size_lr, config.track.window_influence = 0.5, 0.3
+  run = str(tmp_path / "run")
+  save_random_run(run, config)
+  restored = runtime.config_of(Bundle(export(run, tmp_path, "stablehlo")))
+  assert (restored.track.size_lr, restored.track.window_influence) == (0.5, 0.3)
+  # As JSON data (the saved config's tuples are lists).
+  assert restored.model.to_dict() == config_to_dict(config)["model"]
 
 
 def test_stablehlo_step_has_a_symbolic_batch(run_dir, tmp_path):

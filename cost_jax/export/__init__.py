@@ -19,6 +19,7 @@ def export(engine, fmt: str, out, weights_info: str = "") -> dict:
   """Writes ``engine``'s model and weights as a ``fmt`` artefact to ``out``; -> export.json."""
   import jax
 
+  from cost_jax import checkpointing
   from cost_jax.export import bundle, formats, graphs as graphs_lib
   from cost_jax.models import factory
 
@@ -35,6 +36,9 @@ def export(engine, fmt: str, out, weights_info: str = "") -> dict:
   meta = {
       "format": fmt,
       "variant": config.variant,
+      # The whole config: the runtime's tracker settings (window, min_size,
+      # size_lr, crops) are those the model was exported with.
+      "config": checkpointing.config_to_dict(config),
       "weights": weights_info,
       "jax_version": jax.__version__,
       "graphs": entries,

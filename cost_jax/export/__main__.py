@@ -4,22 +4,21 @@
     python -m cost_jax.export --weights=checkpoints/transt_no_lb.safetensors \\
         --config=configs/cost.py:paper,no_lb --format=onnx --out=transt.onnx.zip
 
-The config is the variant saved with the run's latest checkpoint unless
-``--config`` names one.  Errors print one ``error: ... Fix: ...`` line, exit 2.
+The config is the one saved with the run's latest checkpoint unless
+``--config`` names a config file (and variant).  Errors print one ``error: ... Fix: ...`` line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from cost_jax import checkpointing
+from cost_jax import config_files
+from cost_jax import errors
+
 __all__ = ["main"]
-
-
-class UsageError(Exception):
-  """A user error: the message says what is wrong and how to fix it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument(
       "--config",
       default=None,
-      help="configs/cost.py:VARIANT (default: the variant the checkpoint saved)",
+      help="configs/cost.py:VARIANT (default: the config saved with the checkpoint)",
   )
   ap.add_argument(
       "--format",
@@ -51,46 +50,29 @@ def _parser() -> argparse.ArgumentParser:
   return ap
 
 
-def _saved_variant(workdir: str) -> str:
-  """The variant in WORKDIR/checkpoints/<latest>/config (saved by training)."""
-  root = os.path.join(workdir, "checkpoints")
-  steps = (
-      sorted((int(d) for d in os.listdir(root) if d.isdigit()), reverse=True)
-      if os.path.isdir(root)
-      else []
-  )
-  for step in steps:
-    path = os.path.join(root, str(step), "config", "metadata")
-    if os.path.isfile(path):
-      with open(path, encoding="utf-8") as f:
-        return json.load(f)["variant"]
-  raise UsageError(
-      f"no checkpoint with a saved config in {root}. Fix: train into this "
-      "--workdir first, or pass --weights=FILE with --config=configs/cost.py:VARIANT"
-  )
-
-
 def _config(args):
-  from configs import cost
-
-  spec = args.config
-  if spec is None:
-    if not args.workdir:
-      raise UsageError(
-          "--weights needs the variant it was converted for. Fix: add "
-          "--config=configs/cost.py:VARIANT (e.g. paper,no_lb)"
-      )
-    return cost.get_config(_saved_variant(args.workdir))
-  path, _, variant = spec.partition(":")
-  if os.path.normpath(path) != os.path.normpath("configs/cost.py"):
-    raise UsageError(
-        f"--config={spec}: only configs/cost.py[:VARIANT] is known. Fix: "
-        "pass --config=configs/cost.py:VARIANT"
+  """The --config file's config, else the one saved with the run's checkpoints."""
+  if args.config:
+    path, _, variant = args.config.partition(":")
+    try:
+      return config_files.load_module(path).get_config(variant or None)
+    except ValueError as err:
+      raise errors.InvalidValue(
+          err, "pass one of the variants it lists"
+      ) from None
+  if not args.workdir:
+    raise errors.InvalidValue(
+        "--weights needs the variant it was converted for",
+        "add --config=configs/cost.py:VARIANT (e.g. paper,no_lb)",
     )
-  try:
-    return cost.get_config(variant or None)
-  except ValueError as err:
-    raise UsageError(f"{err} Fix: pass one of the variants it lists") from None
+  config = checkpointing.saved_config(args.workdir)
+  if config is None:
+    raise errors.NotFound(
+        f"no checkpoint with a saved config in {args.workdir}/checkpoints",
+        "train into this --workdir first, or pass --weights=FILE with "
+        "--config=configs/cost.py:VARIANT",
+    )
+  return config
 
 
 def _variables(config, args):
@@ -107,12 +89,12 @@ def _variables(config, args):
 def run(args) -> dict:
   """Exports as ``args`` say; -> the artefact's export.json."""
   if not (args.workdir or args.weights):
-    raise UsageError(
+    raise errors.InvalidValue(
         "nothing to export. Fix: pass --workdir=DIR (a training run) or "
         "--weights=FILE (converted weights)"
     )
   if args.workdir and not os.path.isdir(args.workdir):
-    raise UsageError(
+    raise errors.InvalidValue(
         f"--workdir {args.workdir} is not a folder. Fix: give the --workdir "
         "the run was trained with"
     )
@@ -123,7 +105,7 @@ def run(args) -> dict:
   try:
     variables, info = _variables(config, args)
   except (FileNotFoundError, ValueError) as err:
-    raise UsageError(
+    raise errors.InvalidValue(
         f'{str(err).rstrip(".")}. Fix: check --workdir / --weights and '
         "--config (the variant the weights were trained with)"
     ) from None
@@ -132,16 +114,13 @@ def run(args) -> dict:
   )
 
 
+@errors.exits_on_user_error
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
   try:
     meta = run(args)
-  except UsageError as err:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
-  except ImportError as err:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
+  except ImportError as err:  # an export format's optional package
+    raise errors.UserError(err) from None
   size = os.path.getsize(args.out) / 2**20
   print(
       f"wrote {args.out} ({meta['format']}, variant {meta['variant']}, "

@@ -60,13 +60,11 @@ def functions(bundle: Bundle) -> dict:
 
 
 def config_of(bundle: Bundle):
-  """The config of the exported variant, with the artefact's host settings."""
-  from configs import cost
+  """The config the artefact was exported with (model, tracker and crop
+  settings), its text model being the one inside the artefact."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
 
-  host = bundle.meta["host"]
-  config = cost.get_config(bundle.meta["variant"])
-  config.data.template_factor = host["template_factor"]
-  config.data.search_factor = host["search_factor"]
+  config = ml_collections.ConfigDict(bundle.meta["config"])
   if config.model.language:
     config.text.path = bundle.text_dir
   return config
