@@ -1,7 +1,7 @@
 """Everything a GPU/TPU must show, in one command within a time budget.
 
-  python benchmarks/device_check.py --out=DIR            # on the accelerator
-  python benchmarks/device_check.py --dry_run --out=DIR  # smoke config, CPU
+  python -m benchmarks.device_check --out=DIR            # on the accelerator
+  python -m benchmarks.device_check --dry_run --out=DIR  # smoke config, CPU
 
 Writes DIR/device_check.json, DIR/device_check.md (tables ready for
 BENCHMARKS.md) and DIR/device_check.log (every stage's output). Stages, in
@@ -100,12 +100,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from benchmarks import device_report  # noqa: E402
-from benchmarks import device_process  # noqa: E402
+from benchmarks import device_report
+from benchmarks import device_process
 
 # Largest share of --budget_s each stage may take, in priority order.
 STAGE_SHARES = {
@@ -299,7 +295,7 @@ def new_report(args, settings):
       'created_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
           '%Y-%m-%d %H:%M UTC'
       ),
-      'command': 'python benchmarks/device_check.py '
+      'command': 'python -m benchmarks.device_check '
       + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
       'dry_run': args.dry_run,
       'budget_s': args.budget_s,

@@ -15,9 +15,9 @@ import time
 
 from benchmarks import portable
 
-STAGES_PY = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), 'device_stages.py'
-)
+# The project root: stage processes import `benchmarks` from it wherever the
+# check was started.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Halves XLA:CPU compile time of the smoke train step (15 -> 9 CPU s).
 DRY_RUN_XLA_FLAG = '--xla_cpu_use_fusion_emitters=false'
@@ -44,6 +44,9 @@ def accepted_xla_flag(env, flag):
 
 def stage_env(dry_run):
   env = dict(os.environ, PYTHONUNBUFFERED='1')
+  env['PYTHONPATH'] = os.pathsep.join(
+      filter(None, [ROOT, os.environ.get('PYTHONPATH', '')])
+  )
   # No preallocation: JAX and torch share a device in some stages, and the
   # process peak is then what the stage really used.
   env.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
@@ -66,7 +69,8 @@ def run_stage(name, settings, timeout_s, env, log):
   start, cpu = time.time(), children_cpu_s()
   cmd = [
       sys.executable,
-      STAGES_PY,
+      '-m',
+      'benchmarks.device_stages',
       name,
       settings_path,
       out_path,

@@ -1,6 +1,6 @@
 """The device check's stages, each run in its own process by device_check.py.
 
-  python benchmarks/device_stages.py STAGE SETTINGS.json OUT.json DEADLINE
+  python -m benchmarks.device_stages STAGE SETTINGS.json OUT.json DEADLINE
 
 A fresh process per stage gives each its own peak-memory figure and lets the
 driver kill a stage that overruns. Every stage records its items (one
@@ -17,11 +17,7 @@ import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from benchmarks import portable  # noqa: E402
+from benchmarks import portable
 
 CONFIG_DICT = portable.install_config_dict()
 

@@ -38,10 +38,6 @@ import numpy as np
 # makes the reference 10x slower (measured: 122 vs 13 ms/step, smoke, 2
 # cores).  Passive waiting is fair to it; set OMP_WAIT_POLICY to override.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # also runs as python benchmarks/tracker_speed.py
-  sys.path.insert(0, ROOT)
-
 import jax  # noqa: E402
 
 from benchmarks import timing  # noqa: E402

@@ -1,8 +1,8 @@
 """Train-step speed: JAX (f32, bf16 compute) vs the PyTorch reference.
 
-  python benchmarks/train_step.py                  # smoke and demo, this CPU
-  python benchmarks/train_step.py --quick          # CI-sized: smoke, 1 repeat
-  python benchmarks/train_step.py --configs=paper --repeats=3   # on a GPU
+  python -m benchmarks.train_step                  # smoke and demo, this CPU
+  python -m benchmarks.train_step --quick          # CI-sized: smoke, 1 repeat
+  python -m benchmarks.train_step --configs=paper --repeats=3   # on a GPU
 
 Times the full training step of cost_jax.train_step (forward, losses,
 backward, gradient pmean, AdamW with the config's groups and frozen parts)
@@ -23,9 +23,6 @@ import platform
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 # Spin-waiting OpenMP threads make torch ~10x slower on a busy 2-core CPU
 # (see tracker_speed.py); passive waiting is fair to it.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')

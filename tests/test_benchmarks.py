@@ -80,7 +80,8 @@ def test_device_check_dry_run(tmp_path):
   proc = subprocess.run(
       [
           sys.executable,
-          'benchmarks/device_check.py',
+          '-m',
+          'benchmarks.device_check',
           '--dry_run',
           f'--out={out}',
           '--budget_s=500',
