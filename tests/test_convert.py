@@ -23,15 +23,12 @@ from cost_jax import errors  # noqa: E402
 from cost_jax.convert import __main__ as cli  # noqa: E402
 from cost_jax.convert import commands, matching, names, store  # noqa: E402
 import torch_reference  # noqa: E402
-from torch_reference import parity, resnet  # noqa: E402
+from torch_reference import resnet  # noqa: E402
 
 SMOKE_TRANST = 'configs/cost.py:smoke,no_lb'
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-  with parity.torch_threads(1):
-    yield
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def run_cli(*argv):

@@ -27,10 +27,7 @@ from tests import tolerances  # noqa: E402
 RTOL = tolerances.reordered(depth=30, length=1536)  # 1.3e-5
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-  with parity.torch_threads(1):
-    yield
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 SENTENCES = [

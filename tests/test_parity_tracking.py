@@ -23,11 +23,7 @@ from cost_jax.tracking.tracker import Tracker  # noqa: E402
 from torch_reference import parity, tracker as ref_tracker  # noqa: E402
 from tests import tolerances  # noqa: E402
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-  with parity.torch_threads(1):
-    yield
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def synthetic_video(frames=100, height=144, width=192, seed=0):

@@ -38,10 +38,7 @@ OUTPUTS_TOL = tolerances.reordered(depth=5, length=4 * 441)  # 5.6e-6
 BATCH = 4
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-  with parity.torch_threads(1):
-    yield
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def no_dropout_config(variant):
