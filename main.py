@@ -108,6 +108,14 @@ def main(argv):
       FLAGS.num_processes,
       FLAGS.process_id,
   )
+  if FLAGS.mode in ('evaluate', 'track'):
+    from cost_jax import run_config
+
+    config = run_config.with_checkpoint_config(
+        config,
+        FLAGS.workdir,
+        set(config_flags.get_override_values(FLAGS['config'])),
+    )
   if FLAGS.mode == 'train':
     from cost_jax import workflow
 

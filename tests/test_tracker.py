@@ -367,19 +367,8 @@ def save_checkpoint(workdir, config, variables, step=7):
       'batch_stats': variables['batch_stats'],
       'opt_state': {'count': np.zeros((), np.int32)},
   }
-  try:
-    from cost_jax.checkpointing import Checkpoints
-  except (
-      ImportError
-  ):  # training not merged yet: the same layout with orbax directly
-    import orbax.checkpoint as ocp
+  from cost_jax.checkpointing import Checkpoints
 
-    manager = ocp.CheckpointManager(os.path.join(workdir, 'checkpoints'))
-    manager.save(
-        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state))
-    )
-    manager.close()
-    return
   checkpoints = Checkpoints(workdir, config, every=1, keep=3, async_save=False)
   checkpoints.save(step, state, force=True)
   checkpoints.close()

@@ -93,7 +93,8 @@ CASES = {
     ),
     'checkpoint_of_another_variant': (
         lambda d: track(d, config=SMOKE + ',no_lb'),
-        "does not fit config 'smoke,no_lb'",
+        "trained as variant 'smoke' with another architecture: "
+        'model.language: trained with True, given False',
     ),
 }
 

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from cost_jax import errors
+from cost_jax import run_config
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 from cost_jax.tracking.engine import Engine, check_frame
@@ -58,7 +59,10 @@ class Tracker:
 
   @classmethod
   def from_workdir(cls, config, workdir, **kwargs) -> 'Tracker':
-    """The latest orbax checkpoint (params + batch_stats) of a training run in ``workdir``."""
+    """The latest orbax checkpoint (params + batch_stats) of a training run in
+    ``workdir``, with its saved config's tracker settings where ``config``
+    gives the same values (cost_jax.run_config)."""
+    config = run_config.with_checkpoint_config(config, workdir)
     variables, info = restore_variables(config, workdir)
     return cls(config, variables, weights_info=info, **kwargs)
 
