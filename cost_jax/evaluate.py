@@ -30,6 +30,7 @@ import os
 
 from cost_jax import evaluate_many
 from cost_jax import evaluate_steps
+from cost_jax import weights
 from cost_jax.evaluation import results_io
 
 __all__ = ['evaluate']
@@ -43,7 +44,6 @@ def evaluate(config, workdir) -> dict:
   """
   from cost_jax.tracking import bad_frames
   from cost_jax.tracking.engine import Engine
-  from cost_jax.tracking.tracker import load_weights
 
   if evaluate_many.is_many(config):
     return evaluate_many.evaluate_many(config, workdir)
@@ -53,7 +53,7 @@ def evaluate(config, workdir) -> dict:
   sequences = evaluate_steps.load_sequences(name, root, split)
   out = evaluate_steps.out_dir(workdir, name, split)
   results_dir = os.path.join(out, 'results')
-  variables, weights_info = load_weights(config, workdir)
+  variables, weights_info = weights.load_weights(config, workdir)
   tracker_name = config.track.tracker_name
   report = evaluate_steps.track_model(
       config,

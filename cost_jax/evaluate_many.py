@@ -27,6 +27,7 @@ import os
 
 from cost_jax import errors
 from cost_jax import evaluate_steps
+from cost_jax import weights
 from cost_jax.evaluation import results_io
 
 __all__ = [
@@ -129,10 +130,8 @@ def parse_steps(text: str, available) -> list[int]:
 
 def _checkpoints(config, workdir) -> list:
   """[(step or None for converted weights, tracker name, weights description)]."""
-  from cost_jax.tracking import tracker
-
   name = config.track.tracker_name
-  available = tracker.checkpoint_steps(workdir)
+  available = weights.checkpoint_steps(workdir)
   text = str(config.track.get("steps", "latest")).strip()
   if not available:
     if text != "latest":
@@ -141,7 +140,7 @@ def _checkpoints(config, workdir) -> list:
           f'{os.path.join(os.fspath(workdir), "checkpoints")} has none',
           "train first, or evaluate converted weights with steps=latest",
       )
-    _, info = tracker.load_weights(config, workdir)
+    _, info = weights.load_weights(config, workdir)
     return [(None, name, info)]
   steps = parse_steps(text, available)
   named = text != "latest"
@@ -149,7 +148,7 @@ def _checkpoints(config, workdir) -> list:
       (
           step,
           f"{name}-step{step}" if named else name,
-          tracker.checkpoint_info(workdir, step),
+          weights.checkpoint_info(workdir, step),
       )
       for step in steps
   ]
@@ -175,7 +174,6 @@ def _track_checkpoint(
 ) -> None:
   """Tracks every dataset with one checkpoint (loaded only if something is missing)."""
   from cost_jax import checkpointing
-  from cost_jax.tracking import tracker
   from cost_jax.tracking.engine import Engine
 
   step, tracker_name, info = checkpoint
@@ -184,9 +182,9 @@ def _track_checkpoint(
     return
   try:
     if step is None:
-      variables, _ = tracker.load_weights(config, workdir)
+      variables, _ = weights.load_weights(config, workdir)
     else:
-      variables, _ = tracker.restore_variables(config, workdir, step)
+      variables, _ = weights.restore_variables(config, workdir, step)
   except Exception as e:  # pylint: disable=broad-except
     if step is None or not checkpointing.is_read_failure(e):
       raise
@@ -313,7 +311,7 @@ def _write_summary(
   table, data = summary_table(datasets, metrics, trackers)
   scored = [n for n in names if data[n]["mean"] is not None]
   best = max(scored, key=lambda n: data[n]["mean"]) if scored else None
-  weights = {name: info for _, name, info in checkpoints}
+  infos = {name: info for _, name, info in checkpoints}
   column = ", ".join(sorted({_main_score(m)[0] for m in metrics.values()}))
   text = "\n".join(
       [
@@ -324,7 +322,7 @@ def _write_summary(
           "",
           table,
           "",
-          f'Best checkpoint by the mean: **{best}** ({weights.get(best, "")}).'
+          f'Best checkpoint by the mean: **{best}** ({infos.get(best, "")}).'
           if best
           else "No checkpoint has a score on every dataset.",
           "",
@@ -334,7 +332,7 @@ def _write_summary(
   summary = {
       "trackers": data,
       "best": best,
-      "weights": weights,
+      "weights": infos,
       "datasets": {
           d.tag: {"root": d.root, "table": os.path.join(d.out, "table.txt")}
           for d in datasets

@@ -10,61 +10,39 @@ import json
 import os
 import warnings
 
+from etils import epath
 import numpy as np
-import orbax.checkpoint as ocp
 
+from cost_jax import weights
 from cost_jax.convert import matching, names, store
 from cost_jax.convert.matching import ConversionError
 from cost_jax.convert.torch_files import WeightFileError
 
 
-def _orbax_item(folder):
-  """A run's WORKDIR, WORKDIR/checkpoints (latest step), a step folder or the
-  'state' item -> (item folder, saved config dict or {})."""
-  for sub in ('checkpoints',):
-    if os.path.isdir(os.path.join(folder, sub)):
-      folder = os.path.join(folder, sub)
-  steps = [d for d in os.listdir(folder) if d.isdigit()]
-  if steps:
-    folder = os.path.join(folder, max(steps, key=int))
-  config = {}
-  if os.path.isfile(os.path.join(folder, 'config', 'metadata')):
-    with open(os.path.join(folder, 'config', 'metadata')) as f:
-      config = json.load(f)
-  if os.path.isdir(os.path.join(folder, 'state')):
-    folder = os.path.join(folder, 'state')
-  return folder, config
-
-
 def _orbax_variables(folder):
-  """({'params', 'batch_stats'}, saved config) from an Orbax checkpoint (the
-  first dict holding 'params' in the restored tree)."""
-  item, config = _orbax_item(folder)
+  """({'params', 'batch_stats'}, saved config or {}) of a run's WORKDIR, its
+  checkpoints/ (the latest step), a step folder or its 'state' item."""
+  folder = epath.Path(os.path.abspath(folder))
+  if (folder / 'checkpoints').is_dir():
+    folder = folder / 'checkpoints'
+  steps = [d for d in folder.iterdir() if d.name.isdigit()]
+  if steps:
+    folder = max(steps, key=lambda d: int(d.name))
+  config = {}
+  if (folder / 'config' / 'metadata').is_file():
+    config = json.loads((folder / 'config' / 'metadata').read_text())
   try:
     with (
         warnings.catch_warnings()
     ):  # "Sharding info not provided": host arrays.
       warnings.simplefilter('ignore', UserWarning)
-      tree = ocp.PyTreeCheckpointer().restore(os.path.abspath(item))
+      return weights.restore_step(folder), config
   except Exception as e:  # noqa: BLE001 (orbax raises many types)
     raise WeightFileError(
-        f'{item} is not a readable Orbax checkpoint: '
+        f'{folder} is not a readable Orbax checkpoint with model "params": '
         f'{type(e).__name__}: {e}',
-        'give a checkpoint step folder that training ' 'completed',
+        'give a checkpoint step folder that training completed',
     ) from None
-  stack = [tree]
-  while stack:
-    node = stack.pop()
-    if isinstance(node, dict):
-      if 'params' in node:
-        return {
-            k: node[k] for k in ('params', 'batch_stats') if k in node
-        }, config
-      stack.extend(node.values())
-  raise WeightFileError(
-      f'{item}: no "params" found in the checkpoint',
-      'give a training checkpoint (WORKDIR/checkpoints/STEP)',
-  )
 
 
 def read_variables(source):

@@ -17,6 +17,7 @@ import sys
 from cost_jax import checkpointing
 from cost_jax import config_files
 from cost_jax import errors
+from cost_jax import weights
 
 __all__ = ["main"]
 
@@ -76,14 +77,12 @@ def _config(args):
 
 
 def _variables(config, args):
-  from cost_jax.tracking import tracker
-
   if args.weights:
     return (
-        tracker.load_converted_variables(config, args.weights),
+        weights.load_converted_variables(config, args.weights),
         f"converted:{os.path.abspath(args.weights)}",
     )
-  return tracker.restore_variables(config, args.workdir)
+  return weights.restore_variables(config, args.workdir)
 
 
 def run(args) -> dict:
