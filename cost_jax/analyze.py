@@ -26,7 +26,8 @@ import sys
 
 from cost_jax import errors
 from cost_jax.evaluation import packing, results_io
-from cost_jax.evaluation.protocols import PROTOCOLS, evaluate, get_protocol
+from cost_jax.evaluation.protocols import PROTOCOLS, get_protocol
+from cost_jax.evaluation.scoring import evaluate
 from input_pipeline.readers import load_dataset
 
 __all__ = ['DEFAULT_PROTOCOL', 'analyze', 'format_table', 'main']

@@ -243,7 +243,7 @@ def test_got10k_repetitions_are_scored_together_as_the_toolkit_does(tmp_path):
   )
   overall = metrics['trackers']['toolkit']['overall']
   # ExperimentGOT10k: per sequence the IoUs of all runs are concatenated, then pooled.
-  from cost_jax.evaluation.protocols import score_frames
+  from cost_jax.evaluation.scoring import score_frames
 
   ious = np.concatenate(
       [

@@ -13,7 +13,7 @@ import pytest
 
 from cost_jax.evaluation import metrics as M
 from cost_jax.evaluation import protocols as P
-from cost_jax.evaluation.protocols import evaluate, evaluate_sequence
+from cost_jax.evaluation.scoring import evaluate, evaluate_sequence
 
 NAN4 = [np.nan] * 4
 

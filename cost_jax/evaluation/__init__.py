@@ -6,14 +6,8 @@ on any machine.  ``plots`` is not imported here (it loads matplotlib); import
 """
 
 from cost_jax.evaluation import metrics, results_io
-from cost_jax.evaluation.protocols import (
-    PROTOCOLS,
-    Protocol,
-    evaluate,
-    evaluate_sequence,
-    get_protocol,
-    score_frames,
-)
+from cost_jax.evaluation.protocols import PROTOCOLS, Protocol, get_protocol
+from cost_jax.evaluation.scoring import evaluate, evaluate_sequence, score_frames
 from cost_jax.evaluation.results_io import (
     ResultsLengthError,
     load_tracker_results,
