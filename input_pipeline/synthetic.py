@@ -35,7 +35,8 @@ import numpy as np
 
 from input_pipeline.stats import relative_speed
 from input_pipeline.synth_render import render_frames
-from input_pipeline.synth_scene import DISTRACTOR_MODES, Scene, SynthOptions, annotate, attribute_vector, sample_scene
+from input_pipeline.synth_labels import annotate, attribute_vector
+from input_pipeline.synth_scene import DISTRACTOR_MODES, Scene, SynthOptions, sample_scene
 
 __all__ = [
     'generate',

@@ -10,7 +10,8 @@ import pytest
 from input_pipeline import synthetic
 from input_pipeline.readers import load_dataset
 from input_pipeline.stats import box_sizes, relative_speed
-from input_pipeline.synth_scene import COLOURS, SynthOptions, annotate
+from input_pipeline.synth_labels import annotate
+from input_pipeline.synth_scene import COLOURS, SynthOptions
 
 NUM_VIDEOS, SEED = 10, 7
 
