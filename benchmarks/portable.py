@@ -94,7 +94,7 @@ def ensure_text_folder(config, folder: str) -> str:
     path = ''
   if path and os.path.exists(os.path.join(path, 'config.json')):
     return f'{path} (architecture only, random weights)'
-  from cost_jax.models.bert import BertConfig
+  from cost_jax.models.spec import BertConfig
 
   missing = config.text.path or 'the bundled MiniLM'
   os.makedirs(folder, exist_ok=True)

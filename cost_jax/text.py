@@ -16,7 +16,7 @@ import numpy as np
 import tokenizers
 
 from cost_jax import errors
-from cost_jax.models.bert import BertConfig
+from cost_jax.models.spec import BertConfig
 
 MAX_WORDS = 38  # paper §4.3: K = 38, [CLS] + K + [SEP] = 40 tokens.
 

@@ -19,7 +19,7 @@ pytest.importorskip('transformers')
 import jax  # noqa: E402
 
 from configs import cost  # noqa: E402
-from cost_jax.models.bert import BertConfig  # noqa: E402
+from cost_jax.models.spec import BertConfig  # noqa: E402
 from cost_jax.models.layers import sine_position_encoding  # noqa: E402
 from torch_reference import parity  # noqa: E402
 from torch_reference.parity import SMALL_BERT, inputs  # noqa: E402

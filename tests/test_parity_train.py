@@ -164,7 +164,7 @@ def test_loss_on_outputs_matches_torch(variant):
   """TransT's matcher + 2-class CE, and COST's visual400 grid: the loss terms
   and d loss / d (logits, boxes) on random head outputs (no network)."""
   config = cost.get_config(variant)
-  from cost_jax.models.cost import spec_from_config
+  from cost_jax.models.spec import spec_from_config
 
   spec = spec_from_config(config, SMALL_BERT)
   n = spec.grid_side**2

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import torch
 import transformers
 
+from cost_jax.models.spec import spec_from_config
 from torch_reference.cost import COST
 
 __all__ = ['COST', 'bert_config', 'build_model', 'load_exported', 'randomize_']
@@ -66,7 +67,7 @@ def build_model(config, bert_config_or_path=None):
           '(a config, dict or HF folder).'
       )
     bert = bert_config(bert_config_or_path, config.text.num_layers)
-  return COST(config, bert)
+  return COST(spec_from_config(config), bert)
 
 
 def load_exported(model, path):

@@ -20,7 +20,6 @@ from torch_reference import resnet, transt
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-STRIDE = 8
 
 
 class VLTLayer(transt.AttentionLayer):
@@ -57,30 +56,33 @@ class VLTLayer(transt.AttentionLayer):
 
 
 class COST(nn.Module):
-  """COST; `model.language=False` in the config gives exactly TransT."""
+  """COST, built from the same `ModelSpec` as the Flax model; a spec with
+  language=False gives exactly TransT."""
 
-  def __init__(self, config, bert_config=None):
+  def __init__(self, spec, bert_config=None):
+    """``spec``: the `cost_jax.models.spec.ModelSpec` the Flax model is built
+    from; ``bert_config``: the HF BertConfig of the text encoder (language)."""
     super().__init__()
-    m = config.model
-    self.language = m.language
-    self.grid = m.head.grid
-    self.search_feat = m.search_size // STRIDE
-    dim = m.hidden_dim
+    self.language = spec.language
+    self.grid = spec.grid
+    self.search_feat = spec.search_feat
+    dim = spec.dim
     self.backbone = nn.Sequential(
-        transt.BackboneBody(
-            resnet.ResNet(tuple(m.backbone.blocks), m.backbone.width)
-        ),
+        transt.BackboneBody(resnet.ResNet(tuple(spec.blocks), spec.width)),
         transt.PositionEmbeddingSine(dim // 2),
     )
-    self.input_proj = nn.Conv2d(m.backbone.width * 16, dim, 1)
-    f = m.fusion
+    self.input_proj = nn.Conv2d(spec.width * 16, dim, 1)
     self.featurefusion_network = transt.FeatureFusionNetwork(
-        dim, f.num_heads, f.num_layers, f.ffn_dim, f.dropout
+        dim,
+        spec.fusion_heads,
+        spec.fusion_layers,
+        spec.fusion_ffn,
+        spec.dropout,
     )
     self.class_embed = transt.MLP(
-        dim, dim, 1 if m.language else 2, m.head.num_layers
+        dim, dim, 1 if spec.language else 2, spec.head_layers
     )
-    self.bbox_embed = transt.MLP(dim, dim, 4, m.head.num_layers)
+    self.bbox_embed = transt.MLP(dim, dim, 4, spec.head_layers)
     self.register_buffer(
         'pixel_mean',
         torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
@@ -91,15 +93,15 @@ class COST(nn.Module):
         torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
         persistent=False,
     )
-    if m.language:
-      self._build_language(config, bert_config)
+    if spec.language:
+      self._build_language(spec, bert_config)
 
-  def _build_language(self, config, bert_config):
-    m, dim = config.model, config.model.hidden_dim
-    self.coa = config.loss.coa_weight > 0
-    self.text_len = config.text.max_len
+  def _build_language(self, spec, bert_config):
+    dim = spec.dim
+    self.coa = spec.coa
+    self.text_len = spec.text_len
     self.convs = nn.ModuleList(
-        nn.Conv2d(dim, dim, m.convs.kernel) for _ in range(m.convs.num)
+        nn.Conv2d(dim, dim, spec.conv_kernel) for _ in range(spec.num_convs)
     )
     self.text_encoder = transformers.BertModel(
         bert_config, add_pooling_layer=True
@@ -109,26 +111,26 @@ class COST(nn.Module):
       self.coa_vis, self.coa_text = nn.Linear(dim, dim), nn.Linear(width, dim)
     self.vlt_vis_proj = nn.Linear(dim, dim)
     self.vlt_text_proj = nn.Linear(width, dim)
-    self.obj_token = nn.Parameter(torch.zeros(1, dim)) if m.obj_token else None
-    side = self.search_feat - m.convs.num * (m.convs.kernel - 1)
-    self.visual_tokens = side * side
+    self.obj_token = (
+        nn.Parameter(torch.zeros(1, dim)) if spec.obj_token else None
+    )
+    self.visual_tokens = spec.visual_side**2
     self.vlt_pos = nn.Parameter(
         torch.zeros(self.visual_tokens + self.text_len + 1, dim)
     )
-    v = m.vlt
-    prenorm = v.get('norm', 'post') == 'pre'
+    prenorm = spec.vlt_norm == 'pre'
     self.vlt = nn.ModuleList(
         VLTLayer(
             dim,
-            v.num_heads,
-            v.ffn_dim,
-            v.dropout,
+            spec.vlt_heads,
+            spec.vlt_ffn,
+            spec.vlt_dropout,
             prenorm,
-            v.get('zero_init', False),
+            spec.vlt_zero_init,
         )
-        for _ in range(v.num_layers)
+        for _ in range(spec.vlt_layers)
     )
-    self.vlt_norm = nn.LayerNorm(dim) if prenorm and v.num_layers else None
+    self.vlt_norm = nn.LayerNorm(dim) if prenorm and spec.vlt_layers else None
     self.hidden_dim = dim
 
   # --- visual branch -------------------------------------------------------

@@ -14,8 +14,9 @@ import torch
 from cost_jax import text as text_lib
 from cost_jax.convert import matching, names
 from cost_jax.models import factory
-from cost_jax.models.bert import BertConfig
-from cost_jax.models.cost import COST, spec_from_config
+from cost_jax.models.spec import BertConfig
+from cost_jax.models.cost import COST
+from cost_jax.models.spec import spec_from_config
 import torch_reference
 
 try:

@@ -8,37 +8,15 @@ pooler/dense. The linguistic feature F0^l is the mean of the outputs of all
 encoder layers (paper §4.3; not the embedding layer).
 """
 
-import dataclasses
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cost_jax.models.spec import BertConfig
 from cost_jax.models.layers import attention_weights, merge_heads, split_heads
 
 Dtype = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class BertConfig:
-  """The fields of an HF BERT `config.json` that define the network."""
-
-  vocab_size: int = 30522
-  hidden_size: int = 768
-  num_hidden_layers: int = 12
-  num_attention_heads: int = 12
-  intermediate_size: int = 3072
-  max_position_embeddings: int = 512
-  type_vocab_size: int = 2
-  layer_norm_eps: float = 1e-12
-  hidden_dropout_prob: float = 0.1
-  attention_probs_dropout_prob: float = 0.1
-  hidden_act: str = 'gelu'
-
-  @classmethod
-  def from_dict(cls, d):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in fields})
 
 
 def _activation(name):

@@ -7,14 +7,14 @@ sequence, `track` per frame with those caches; `__call__` is the training
 forward on a batch of pairs.
 """
 
-import dataclasses
-from typing import Any, Optional
+from typing import Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from cost_jax.models.bert import BertConfig, BertEncoder
+from cost_jax.models.bert import BertEncoder
+from cost_jax.models.spec import ModelSpec
 from cost_jax.models.fusion import AttentionBlock, FeatureFusionNetwork
 from cost_jax.models.layers import MLP, TorchLayerNorm, check_dtype, conv
 from cost_jax.models.layers import sine_position_encoding
@@ -22,133 +22,6 @@ from cost_jax.models.resnet import ResNet
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-STRIDE = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-  """Everything that defines the network's shapes (hashable, for Flax)."""
-
-  template_size: int = 128
-  search_size: int = 256
-  blocks: tuple = (3, 4, 6)
-  width: int = 64
-  norm: str = 'batch'
-  dim: int = 256
-  fusion_layers: int = 4
-  fusion_heads: int = 8
-  fusion_ffn: int = 2048
-  dropout: float = 0.1
-  language: bool = True
-  coa: bool = True
-  obj_token: bool = True
-  num_convs: int = 3
-  conv_kernel: int = 5
-  vlt_layers: int = 6
-  vlt_heads: int = 8
-  vlt_ffn: int = 2048
-  vlt_dropout: float = 0.1
-  vlt_norm: str = 'post'
-  vlt_zero_init: bool = False
-  grid: str = 'tokens441'
-  head_layers: int = 3
-  text_len: int = 40
-  text_layers: int = 0
-  bert: BertConfig = BertConfig()
-  dtype: str = 'float32'
-
-  @property
-  def search_feat(self):
-    return self.search_size // STRIDE
-
-  @property
-  def visual_side(self):
-    """Side of the visual token map after the VALID convs (20 for paper)."""
-    return self.search_feat - self.num_convs * (self.conv_kernel - 1)
-
-  @property
-  def grid_side(self):
-    """Side of the candidate grid the head scores (docs/design.md, "Output grid")."""
-    if not self.language:
-      return self.search_feat
-    if self.grid == 'visual400':
-      return self.visual_side
-    return int(round((self.visual_side**2 + self.text_len + 1) ** 0.5))
-
-  def validate(self):
-    for name, size in (
-        ('template_size', self.template_size),
-        ('search_size', self.search_size),
-    ):
-      if size % STRIDE:
-        raise ValueError(
-            f'config.model.{name}={size} must be a multiple of '
-            f'{STRIDE} (the backbone stride).'
-        )
-    if self.language and self.visual_side < 1:
-      raise ValueError(
-          f'{self.num_convs} VALID {self.conv_kernel}x{self.conv_kernel} convs '
-          f'leave no tokens of the {self.search_feat}x{self.search_feat} search '
-          'features: lower config.model.convs.* or raise search_size.'
-      )
-    if self.language and self.grid == 'tokens441':
-      n = self.visual_side**2 + self.text_len + 1
-      if self.grid_side**2 != n:
-        raise ValueError(
-            f"grid='tokens441' needs a square token count, got {n} = "
-            f'{self.visual_side}^2 visual + {self.text_len} text + 1 [OBJ]: '
-            'change config.text.max_len or config.model.convs, or use '
-            'grid=visual400.'
-        )
-    if self.grid not in ('tokens441', 'visual400'):
-      raise ValueError(
-          f'config.model.head.grid={self.grid!r}: use tokens441 '
-          'or visual400.'
-      )
-    if self.vlt_norm not in ('post', 'pre'):
-      raise ValueError(
-          f'config.model.vlt.norm={self.vlt_norm!r}: use post ' 'or pre.'
-      )
-    if self.norm not in ('batch', 'frozen'):
-      raise ValueError(
-          f'config.model.backbone.norm={self.norm!r}: use batch ' 'or frozen.'
-      )
-    check_dtype(self.dtype)
-    return self
-
-
-def spec_from_config(config, bert: Optional[BertConfig] = None) -> ModelSpec:
-  """Builds the ModelSpec from a full config (model, text, loss sections)."""
-  m = config.model
-  return ModelSpec(
-      template_size=m.template_size,
-      search_size=m.search_size,
-      blocks=tuple(m.backbone.blocks),
-      width=m.backbone.width,
-      norm=m.backbone.norm,
-      dim=m.hidden_dim,
-      fusion_layers=m.fusion.num_layers,
-      fusion_heads=m.fusion.num_heads,
-      fusion_ffn=m.fusion.ffn_dim,
-      dropout=m.fusion.dropout,
-      language=m.language,
-      coa=m.language and config.loss.coa_weight > 0,
-      obj_token=m.obj_token,
-      num_convs=m.convs.num,
-      conv_kernel=m.convs.kernel,
-      vlt_layers=m.vlt.num_layers,
-      vlt_heads=m.vlt.num_heads,
-      vlt_ffn=m.vlt.ffn_dim,
-      vlt_dropout=m.vlt.dropout,
-      vlt_norm=m.vlt.get('norm', 'post'),
-      vlt_zero_init=m.vlt.get('zero_init', False),
-      grid=m.head.grid,
-      head_layers=m.head.num_layers,
-      text_len=config.text.max_len,
-      text_layers=config.text.num_layers,
-      bert=bert or BertConfig(),
-      dtype=m.dtype,
-  ).validate()
 
 
 class VLTLayer(AttentionBlock):
@@ -189,6 +62,28 @@ def _check_image(x, size, what):
         f'(NHWC, values 0-255), got {tuple(x.shape)}. Crop it with '
         'cost_jax.crops.get_subwindow or change config.model.*_size.'
     )
+
+
+# The component of each top-level parameter that COST.setup creates (a
+# numbered list such as convs_0 or vlt_3 by its base name): it picks the
+# optimizer group and what `config.train.frozen` freezes. A new layer in
+# setup gets its line here.
+COMPONENTS = {
+    'backbone': 'backbone',
+    'input_proj': 'fusion',
+    'featurefusion_network': 'fusion',
+    'convs': 'convs',
+    'text_encoder': 'text',
+    'coa_vis': 'coa',
+    'coa_text': 'coa',
+    'vlt': 'vlt',
+    'vlt_vis_proj': 'vlt',
+    'vlt_text_proj': 'vlt',
+    'vlt_pos': 'vlt',
+    'obj_token': 'vlt',
+    'class_embed': 'head',
+    'bbox_embed': 'head',
+}
 
 
 class COST(nn.Module):

@@ -5,26 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from cost_jax import text as text_lib
-from cost_jax.models.cost import COST, ModelSpec, spec_from_config
+from cost_jax.models.cost import COMPONENTS, COST
+from cost_jax.models.spec import ModelSpec, spec_from_config
 
 # Top-level parameter names -> the component they belong to (for describe,
 # optimizer groups and converters).
-COMPONENTS = {
-    'backbone': 'backbone',
-    'input_proj': 'fusion',
-    'featurefusion_network': 'fusion',
-    'convs': 'convs',
-    'text_encoder': 'text',
-    'coa_vis': 'coa',
-    'coa_text': 'coa',
-    'vlt': 'vlt',
-    'vlt_vis_proj': 'vlt',
-    'vlt_text_proj': 'vlt',
-    'vlt_pos': 'vlt',
-    'obj_token': 'vlt',
-    'class_embed': 'head',
-    'bbox_embed': 'head',
-}
 
 
 def component_of(top_level_name: str) -> str:
