@@ -32,6 +32,8 @@ from cost_jax import evaluate_many
 from cost_jax import evaluate_steps
 from cost_jax import weights
 from cost_jax.evaluation import results_io
+from cost_jax.tracking import bad_frames
+from cost_jax.tracking.engine import Engine
 
 __all__ = ['evaluate']
 
@@ -42,8 +44,6 @@ def evaluate(config, workdir) -> dict:
   Several datasets (``config.data.eval_dataset=a,b``) or checkpoints
   (``config.track.steps``) go to `cost_jax.evaluate_many`.
   """
-  from cost_jax.tracking import bad_frames
-  from cost_jax.tracking.engine import Engine
 
   if evaluate_many.is_many(config):
     return evaluate_many.evaluate_many(config, workdir)

@@ -25,10 +25,15 @@ import logging
 import math
 import os
 
+from cost_jax import checkpointing
 from cost_jax import errors
 from cost_jax import evaluate_steps
 from cost_jax import weights
 from cost_jax.evaluation import results_io
+from cost_jax.tracking import bad_frames
+from cost_jax.tracking import runner
+from cost_jax.tracking.engine import Engine
+from input_pipeline.readers import DATASETS
 
 __all__ = [
     "is_many",
@@ -66,7 +71,6 @@ def is_many(config) -> bool:
 
 def parse_datasets(config, workdir) -> list[Dataset]:
   """The datasets of ``config.data.eval_dataset`` ('a,b:split'), roots checked."""
-  from input_pipeline.readers import DATASETS
 
   entries = [
       e.strip() for e in config.data.eval_dataset.split(",") if e.strip()
@@ -156,7 +160,6 @@ def _checkpoints(config, workdir) -> list:
 
 def _pending(config, datasets, sequences, tracker_name: str, info: str) -> bool:
   """Whether any dataset has sequences without results of this checkpoint."""
-  from cost_jax.tracking import runner
 
   for d in datasets:
     folder = runner.check_manifest(
@@ -173,8 +176,6 @@ def _track_checkpoint(
     config, workdir, datasets, sequences, checkpoint, reports
 ) -> None:
   """Tracks every dataset with one checkpoint (loaded only if something is missing)."""
-  from cost_jax import checkpointing
-  from cost_jax.tracking.engine import Engine
 
   step, tracker_name, info = checkpoint
   if not _pending(config, datasets, sequences, tracker_name, info):
@@ -257,7 +258,6 @@ def evaluate_many(config, workdir) -> dict:
   """Every checkpoint of ``config.track.steps`` on every dataset; -> {'datasets': {tag:
   metrics}, 'summary': summary.json's data, 'outputs': paths, 'speed': {tag: {tracker:
   runner report}} of what this run tracked}."""
-  from cost_jax.tracking import bad_frames, runner
 
   bad_frames.check_policy(config)
   datasets = parse_datasets(config, workdir)

@@ -11,8 +11,13 @@ import os
 
 import numpy as np
 
+from cost_jax import analyze
 from cost_jax import data_roots
 from cost_jax.evaluation import results_io
+from cost_jax.tracking import bad_frames
+from cost_jax.tracking import ncc
+from cost_jax.tracking import runner
+from input_pipeline.readers import load_dataset
 
 __all__ = [
     'dataset_root',
@@ -86,7 +91,6 @@ def _track_fingerprint(track) -> dict:
 
 def write_static(sequences, results_dir) -> list:
   """The ``static`` baseline: the initial box on every frame.  Returns the new sequences."""
-  from cost_jax.tracking import runner
 
   folder = runner.check_manifest(
       results_dir, STATIC_NAME, {'tracker': 'static initial box'}
@@ -103,7 +107,6 @@ def write_static(sequences, results_dir) -> list:
 def write_ncc(sequences, results_dir) -> list:
   """The ``ncc`` classical baseline (cost_jax.tracking.ncc): a template
   matcher that learns nothing.  Returns the newly tracked sequences."""
-  from cost_jax.tracking import bad_frames, ncc, runner
 
   folder = runner.check_manifest(
       results_dir, ncc.NAME, {'tracker': ncc.DESCRIPTION}
@@ -126,7 +129,6 @@ def out_dir(workdir, name: str, split: str) -> str:
 
 def load_sequences(name: str, root: str, split: str) -> list:
   """The sequences of one evaluation set (ValueError when it has none)."""
-  from input_pipeline.readers import load_dataset
 
   sequences = load_dataset(name, root, split)
   if not sequences:
@@ -143,7 +145,6 @@ def track_model(
 
   Raises BadFramesError naming the sequences that stopped at unreadable frames.
   """
-  from cost_jax.tracking import bad_frames, runner
 
   on_bad_frame, max_bad_frames = bad_frames.check_policy(config)
   report = runner.run_sequences(
@@ -174,7 +175,6 @@ def score(
 ) -> dict:
   """Writes the static and NCC baselines, then scores ``trackers`` and both baselines
   (``metrics.json``, ``table.txt``, plots in ``out``); -> the metrics dict."""
-  from cost_jax import analyze
 
   write_static(sequences, results_dir)
   write_ncc(sequences, results_dir)
@@ -206,11 +206,10 @@ def score(
 
 def _check_failed(report: dict, folder: str, total: int) -> None:
   """Raises BadFramesError naming the sequences that stopped at unreadable frames."""
-  from cost_jax.tracking.bad_frames import BadFramesError
 
   failed = report['failed']
   if failed:
-    raise BadFramesError(
+    raise bad_frames.BadFramesError(
         f'{len(failed)} of {total} sequences stopped at unreadable frames and have no '
         f'results ({"; ".join(failed.values())}); the results of the others are kept in '
         f'{folder}. Fix: replace those frames (or pass --config.track.on_bad_frame=skip) '
@@ -220,11 +219,10 @@ def _check_failed(report: dict, folder: str, total: int) -> None:
 
 def bad_frames_line(folder: str, sequences) -> str:
   """'N unreadable frames in M sequences ...\n' from the results folder, or ''."""
-  from cost_jax.tracking.runner import BAD_FRAMES_SUFFIX
 
   counts = {}
   for seq in sequences:
-    path = os.path.join(folder, f'{seq.name}{BAD_FRAMES_SUFFIX}')
+    path = os.path.join(folder, f'{seq.name}{runner.BAD_FRAMES_SUFFIX}')
     if os.path.isfile(path):
       with open(path, encoding='utf-8') as f:
         counts[seq.name] = sum(1 for line in f if line.strip())
@@ -233,7 +231,7 @@ def bad_frames_line(folder: str, sequences) -> str:
   names = ', '.join(f'{n} ({c})' for n, c in sorted(counts.items()))
   return (
       f'unreadable frames (last box carried over): {sum(counts.values())} in '
-      f'{len(counts)} sequences: {names}; listed in {folder}/*{BAD_FRAMES_SUFFIX}\n'
+      f'{len(counts)} sequences: {names}; listed in {folder}/*{runner.BAD_FRAMES_SUFFIX}\n'
   )
 
 

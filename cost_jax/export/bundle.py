@@ -18,6 +18,7 @@ import os
 import tempfile
 import zipfile
 
+from cost_jax import text as text_lib
 from cost_jax.evaluation import results_io
 
 __all__ = ["Bundle", "write", "TEXT_FILES", "META"]
@@ -90,8 +91,6 @@ class Bundle:
   def tokens(self, description: str) -> dict:
     """{'ids', 'mask'}: int32 (1, T) inputs of the text graph for ``description``."""
     if self._tokenizer is None:
-      from cost_jax import text as text_lib
-
       self._tokenizer = text_lib.Tokenizer(
           self.text_dir, self.meta["host"]["text_len"]
       )

@@ -21,6 +21,8 @@ import logging
 import cv2
 import numpy as np
 
+from input_pipeline import augment
+
 __all__ = [
     'POLICIES',
     'FrameReadError',
@@ -53,7 +55,6 @@ def read_frame(path: str, sequence: str = '') -> np.ndarray:
 
   A truncated JPEG (which libjpeg would complete with grey) is unreadable too.
   """
-  from input_pipeline import augment
 
   where = f' of sequence {sequence!r}' if sequence else ''
   try:

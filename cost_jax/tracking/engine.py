@@ -32,6 +32,7 @@ import numpy as np
 
 from cost_jax import crops as crops_lib
 from cost_jax import errors
+from cost_jax import text as text_lib
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 
@@ -181,7 +182,6 @@ class Engine:
   @property
   def tokenizer(self):
     if self._tokenizer is None:
-      from cost_jax import text as text_lib
 
       self._tokenizer = text_lib.Tokenizer(
           factory.text_model_path(self.config), self.config.text.max_len

@@ -36,6 +36,8 @@ import numpy as np
 from cost_jax import errors
 from cost_jax.evaluation import results_io
 from cost_jax.tracking import bad_frames, live, mp4, overlay
+from cost_jax.tracking.tracker import Tracker, load_weights
+from input_pipeline.readers.frames import list_frames
 
 __all__ = [
     'track_video',
@@ -90,7 +92,6 @@ def open_frames(source: str, stream_timeout: float = 10.0):
   if live.is_stream(source) and not os.path.exists(source):
     return live.open_stream(source, stream_timeout)
   if os.path.isdir(source):
-    from input_pipeline.readers.frames import list_frames
 
     paths = list_frames(source)
     if not paths:
@@ -277,7 +278,6 @@ def track_video(
     )
   out_dir = out_dir or os.path.join(os.fspath(workdir), 'track', name)
   if tracker is None:
-    from cost_jax.tracking.tracker import Tracker, load_weights
 
     variables, info = load_weights(config, workdir)
     tracker = Tracker(config, variables, weights_info=info)
