@@ -13,7 +13,8 @@ on two held-out synthetic test sets:
 - mixed: the demo's test set (distractors differ in colour or shape).
 The training videos use mixed distractors, and half of them start with the
 target grey for 20 frames, so a pair's template often lacks the colour its
-description names. Writes mean ± std of AUC, P and P_norm.
+description names. Writes the mean ± sample standard deviation over the
+seeds of AUC, P and P_norm.
 """
 
 import argparse
@@ -83,7 +84,8 @@ def table(scores, seeds, variants=VARIANTS):
     for _, test in TEST_SETS:
       for _, key in METRICS:
         values = [100 * scores[(ablation, s, test)][key] for s in seeds]
-        cells.append(f'{np.mean(values):.1f} ± {np.std(values):.1f}')
+        sd = np.std(values, ddof=1) if len(values) > 1 else 0.0  # sample sd
+        cells.append(f'{np.mean(values):.1f} ± {sd:.1f}')
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 

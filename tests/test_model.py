@@ -213,3 +213,19 @@ def test_unknown_variant_and_missing_text_folder(tmp_path):
   config.text.path = str(tmp_path / 'bert-base-uncased')
   with pytest.raises(text_lib.TextModelError, match='--config.text.path'):
     factory.create_model(config)
+
+
+def test_ablation_table_gives_mean_and_sample_sd():
+  from cost_jax import ablations
+
+  scores = {
+      (a, s, t): {'auc': 0.1 * (s + 1), 'precision': 0.2, 'norm_precision': 0.3}
+      for _, a in ablations.VARIANTS
+      for s in (0, 1, 2)
+      for _, t in ablations.TEST_SETS
+  }
+  row = ablations.table(scores, [0, 1, 2]).splitlines()[2]
+  # AUC 10, 20, 30 %: mean 20, sample sd 10 (the population sd would be 8.2).
+  assert row.startswith('| COST | 20.0 ± 10.0 | 20.0 ± 0.0 |'), row
+  one = ablations.table(scores, [0]).splitlines()[2]
+  assert one.startswith('| COST | 10.0 ± 0.0 |'), one
