@@ -291,17 +291,22 @@ def _parser() -> argparse.ArgumentParser:
       help='output folder for metrics.json and PNG plots',
   )
   ap.add_argument(
-      '--skip-missing',
+      '--skip_missing',
+      '--skip-missing',  # the earlier spelling, still accepted
       action='store_true',
       help='score only the sequences that every tracker has results for',
   )
   ap.add_argument(
-      '--allow-length-mismatch',
+      '--allow_length_mismatch',
+      '--allow-length-mismatch',  # the earlier spelling, still accepted
       action='store_true',
       help="let the protocol's own length rule apply instead of failing",
   )
   ap.add_argument(
-      '--no-attributes', action='store_true', help='skip per-attribute scores'
+      '--no_attributes',
+      '--no-attributes',  # the earlier spelling, still accepted
+      action='store_true',
+      help='skip per-attribute scores',
   )
   return ap
 

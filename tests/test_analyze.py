@@ -328,3 +328,12 @@ def test_fps_column_says_what_it_measured(tmp_path):
   rows = {line.split()[0]: line for line in lines[3:]}
   assert rows['batched'].split()[-3:] == ['100.0', 'batched', 'x16']
   assert rows['stream'].split()[-2:] == ['100.0', 'single-stream']
+
+
+def test_flags_use_underscores_and_keep_the_earlier_hyphens():
+  base = ['--dataset=lasot', '--root=R', '--results', 'A', '--out=O']
+  flags = ['skip_missing', 'allow_length_mismatch', 'no_attributes']
+  for spelling in (flags, [f.replace('_', '-') for f in flags]):
+    args = A._parser().parse_args(base + [f'--{f}' for f in spelling])
+    assert args.skip_missing and args.allow_length_mismatch
+    assert args.no_attributes
