@@ -25,6 +25,7 @@ from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
+import ml_collections
 
 from cost_jax import errors
 
@@ -160,26 +161,39 @@ def config_to_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+def checkpoints_dir(workdir) -> epath.Path:
+  """WORKDIR/checkpoints: absolute when local, as given for a bucket (gs://...)."""
+  workdir = os.fspath(workdir)
+  local = '://' not in workdir
+  return (
+      epath.Path(os.path.abspath(workdir) if local else workdir) / 'checkpoints'
+  )
+
+
+def step_config(step_dir) -> dict:
+  """The config saved in a checkpoint step folder (JSON data), {} if none."""
+  try:
+    return json.loads(
+        (epath.Path(step_dir) / 'config' / 'metadata').read_text()
+    )
+  except (OSError, ValueError):  # no config item, or an unreadable one
+    return {}
+
+
 def saved_config(workdir):
   """The config saved with the newest checkpoint of WORKDIR/checkpoints that
   has one (an ml_collections.ConfigDict), or None."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-
-  root = epath.Path(workdir) / 'checkpoints'
-  steps = (
-      sorted(
-          (int(p.name) for p in root.iterdir() if p.name.isdigit()),
-          reverse=True,
-      )
+  root = checkpoints_dir(workdir)
+  steps = sorted(
+      (int(p.name) for p in root.iterdir() if p.name.isdigit())
       if root.is_dir()
-      else []
+      else (),
+      reverse=True,
   )
   for step in steps:
-    path = root / str(step) / 'config' / 'metadata'
-    try:
-      return ml_collections.ConfigDict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-      continue  # no config, or an unreadable one: the next older step
+    config = step_config(root / str(step))
+    if config:
+      return ml_collections.ConfigDict(config)
   return None
 
 
@@ -211,9 +225,7 @@ class Checkpoints:
   """Saves and restores the train state under `workdir/checkpoints`."""
 
   def __init__(self, workdir, config, every=None, keep=None, async_save=True):
-    local = '://' not in str(workdir)
-    root = epath.Path(os.path.abspath(workdir) if local else workdir)
-    self.directory = str(root / 'checkpoints')
+    self.directory = str(checkpoints_dir(workdir))
     self.config = config
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep or config.train.keep_ckpts,

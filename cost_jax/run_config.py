@@ -58,9 +58,9 @@ def _is_architecture(key: str) -> bool:
   )
 
 
-def architecture_differences(saved, given) -> list[str]:
-  """'field: saved X, given Y' for each architecture field that differs."""
-  a, b = _flat(saved), _flat(given)
+def architecture_differences(a: dict, b: dict) -> list[str]:
+  """'field: trained with X, given Y' for each architecture field that differs
+  between the flattened saved (``a``) and given (``b``) configs."""
   keys = sorted(k for k in set(a) | set(b) if _is_architecture(k))
   return [
       f'{k}: trained with {a.get(k)!r}, given {b.get(k)!r}'
@@ -80,7 +80,8 @@ def with_checkpoint_config(config, workdir, overrides=None):
   saved = checkpointing.saved_config(workdir)
   if saved is None:
     return config
-  differences = architecture_differences(saved, config)
+  given, kept = _flat(config), _flat(saved)
+  differences = architecture_differences(kept, given)
   if differences:
     variant = saved.get('variant', '?')
     raise checkpointing.CheckpointMismatchError(
@@ -90,7 +91,6 @@ def with_checkpoint_config(config, workdir, overrides=None):
         'was trained with, or another --workdir',
     )
   config = config.copy_and_resolve_references()
-  given, kept = _flat(config), _flat(saved)
   for key in FROM_CHECKPOINT:
     if key not in kept or given.get(key) == kept[key]:
       continue

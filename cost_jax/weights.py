@@ -49,18 +49,9 @@ def _variables_path(tree, path=()):
   return None
 
 
-def _checkpoints_root(workdir) -> epath.Path:
-  """WORKDIR/checkpoints (absolute when local)."""
-  workdir = os.fspath(workdir)
-  local = '://' not in workdir
-  return (
-      epath.Path(os.path.abspath(workdir) if local else workdir) / 'checkpoints'
-  )
-
-
 def checkpoint_steps(workdir) -> list:
   """The finished checkpoint steps of ``WORKDIR/checkpoints``, sorted ([] if none)."""
-  root = _checkpoints_root(workdir)
+  root = checkpointing.checkpoints_dir(workdir)
   return (
       sorted(ocp.CheckpointManager(root).all_steps()) if root.is_dir() else []
   )
@@ -68,7 +59,7 @@ def checkpoint_steps(workdir) -> list:
 
 def checkpoint_info(workdir, step: int) -> str:
   """How results name the weights of checkpoint ``step`` (their manifest's 'weights')."""
-  return f'checkpoint:{_checkpoints_root(workdir)}@{step}'
+  return f'checkpoint:{checkpointing.checkpoints_dir(workdir)}@{step}'
 
 
 def _orbax_restore(workdir):
@@ -77,7 +68,7 @@ def _orbax_restore(workdir):
   Unreadable steps are named in a warning and skipped, never changed
   (`cost_jax.checkpointing.newest_readable`).  Returns (variables, step).
   """
-  root = _checkpoints_root(workdir)
+  root = checkpointing.checkpoints_dir(workdir)
   if not root.is_dir():
     raise FileNotFoundError(
         f'no checkpoints folder {root}: train first (--mode=train with '
@@ -143,14 +134,14 @@ def restore_variables(config, workdir, step=None):
   if step is None:
     variables, step = _orbax_restore(workdir)
   else:
-    variables = restore_step(_checkpoints_root(workdir) / str(step))
+    variables = restore_step(checkpointing.checkpoints_dir(workdir) / str(step))
   variables = {
       k: variables[k] for k in ('params', 'batch_stats') if k in variables
   }
   check_shapes(
       config,
       variables,
-      f'checkpoint step {step} in {_checkpoints_root(workdir)}',
+      f'checkpoint step {step} in {checkpointing.checkpoints_dir(workdir)}',
   )
   return variables, checkpoint_info(workdir, step)
 
@@ -194,7 +185,7 @@ def load_weights(config, workdir):
   """Variables + description: the latest checkpoint in ``workdir``, else the converted file
   named by ``config.track.weights`` or ``config.train.init_transt``."""
   converted = config.track.weights or config.train.init_transt
-  root = _checkpoints_root(workdir)
+  root = checkpointing.checkpoints_dir(workdir)
   if root.is_dir() and any(root.iterdir()):
     return restore_variables(config, workdir)
   if converted:

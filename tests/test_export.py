@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from configs import cost
-from cost_jax.checkpointing import Checkpoints, config_to_dict
+from cost_jax.checkpointing import config_to_dict
 from cost_jax.export import __main__ as cli
 from cost_jax.export import formats, runtime
 from cost_jax.export.bundle import Bundle
 from cost_jax.models import factory
 from cost_jax.tracking.tracker import Tracker
 from tests.test_docs import BOX, triangle_frames, write_clip
-from tests.test_tracker import square_video
+from tests.test_tracker import save_checkpoint, square_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESCRIPTION = "the white square"
@@ -46,15 +46,7 @@ def save_random_run(workdir, config):
   """One checkpoint (step 1) of seeded random weights, with ``config``."""
   model, spec = factory.create_model(config)
   variables = factory.init_variables(model, spec, jax.random.key(3))
-  state = {
-      "step": 1,
-      "params": variables["params"],
-      "batch_stats": variables["batch_stats"],
-      "opt_state": {"count": np.zeros((), np.int32)},
-  }
-  checkpoints = Checkpoints(workdir, config, every=1, keep=1, async_save=False)
-  checkpoints.save(1, state, force=True)
-  checkpoints.close()
+  save_checkpoint(workdir, config, variables, step=1)
 
 
 @pytest.fixture(scope="module")

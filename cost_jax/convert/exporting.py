@@ -6,13 +6,13 @@ plus BatchNorm `num_batches_tracked`), and writes a torch-named safetensors
 file that `torch_reference.load_exported` loads with strict=True.
 """
 
-import json
 import os
 import warnings
 
 from etils import epath
 import numpy as np
 
+from cost_jax import checkpointing
 from cost_jax import weights
 from cost_jax.convert import matching, names, store
 from cost_jax.convert.matching import ConversionError
@@ -28,9 +28,7 @@ def _orbax_variables(folder):
   steps = [d for d in folder.iterdir() if d.name.isdigit()]
   if steps:
     folder = max(steps, key=lambda d: int(d.name))
-  config = {}
-  if (folder / 'config' / 'metadata').is_file():
-    config = json.loads((folder / 'config' / 'metadata').read_text())
+  config = checkpointing.step_config(folder)
   try:
     with (
         warnings.catch_warnings()

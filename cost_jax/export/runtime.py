@@ -12,6 +12,7 @@ decoding are exactly the tracker's.
 
 from __future__ import annotations
 
+import ml_collections
 import numpy as np
 
 from cost_jax.export import graphs as graphs_lib
@@ -62,8 +63,6 @@ def functions(bundle: Bundle) -> dict:
 def config_of(bundle: Bundle):
   """The config the artefact was exported with (model, tracker and crop
   settings), its text model being the one inside the artefact."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-
   config = ml_collections.ConfigDict(bundle.meta["config"])
   if config.model.language:
     config.text.path = bundle.text_dir
