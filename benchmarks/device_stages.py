@@ -19,6 +19,8 @@ import traceback
 
 from benchmarks import portable
 
+# Before the imports below: configs/cost.py imports ml_collections, which
+# the bare accelerator image lacks (a stand-in is installed then).
 CONFIG_DICT = portable.install_config_dict()
 
 import jax  # noqa: E402
@@ -29,6 +31,7 @@ from benchmarks import flops as flops_lib  # noqa: E402
 from benchmarks import tracker_speed as ts  # noqa: E402
 from benchmarks import train_step as tsb  # noqa: E402
 from benchmarks.timing import summary  # noqa: E402
+from cost_jax.models import factory  # noqa: E402
 from cost_jax.tracking import runner as runner_lib  # noqa: E402
 
 MB = 1e6
@@ -144,8 +147,6 @@ def make_config(settings, model, dtype='float32'):
 def cost(settings, stage):
   """Machine facts and XLA's (unoptimised) count of each model's frame step."""
   stage.out['machine'] = machine()
-  from cost_jax.models import factory
-
   for model in settings['models']:
 
     def count(model=model):

@@ -10,14 +10,21 @@ import dataclasses
 import importlib.util
 import time
 
+import jax
 import numpy as np
 
 from benchmarks import timing
+from benchmarks import tracker_speed as ts
+from benchmarks import train_step as tsb
+from cost_jax.models import cost as cost_lib
+from cost_jax.models import factory
+from cost_jax.tracking.engine import hanning_window
 
 DTYPES = ('float32', 'bfloat16')
 
 
 def _torch():
+  # Lazy: torch (optional, heavy); without it these columns are skipped.
   import torch
 
   return torch
@@ -31,6 +38,7 @@ def describe(jax_platform):
   """
   try:
     torch = _torch()
+    # Lazy: torch_reference needs torch (optional, heavy); a probe here.
     import torch_reference  # noqa: F401
 
     if importlib.util.find_spec('transformers') is None:
@@ -122,6 +130,7 @@ class Autocast:
 
 def build(config, spec, device, seed=0):
   """The reference with seeded random weights, in eval mode on `device`."""
+  # Lazy: torch_reference imports torch (optional, heavy).
   from torch_reference import parity as parity_lib
 
   return parity_lib.build_pair(config, spec.bert, seed)[0].to(device)
@@ -142,11 +151,8 @@ def random_text(spec, batch, seed):
 def parity(config, batch, seed=0):
   """max |diff| of logits and boxes: JAX vs reference (f32, TF32 off) and
   bf16 vs f32 on each side; the reference's weights converted to JAX."""
-  import jax
-
   torch = _torch()
-  from cost_jax.models import cost as cost_lib
-  from cost_jax.models import factory
+  # Lazy: torch_reference imports torch (optional, heavy).
   from torch_reference import parity as parity_lib
 
   device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -196,6 +202,7 @@ def parity(config, batch, seed=0):
 def _single(model, config, frames, boxes, repeats, device, tokens):
   """ReferenceTracker frames/s; the state is put back on the true box after
   every frame (as benchmarks/tracker_speed.py does for JAX)."""
+  # Lazy: torch_reference imports torch (optional, heavy).
   from torch_reference import tracker as ref_tracker
 
   tracker = ref_tracker.ReferenceTracker(model, config, device)
@@ -221,8 +228,6 @@ def _batched(model, config, spec, tokens, batch, steps, repeats, device):
   """Frames/s of one reference step over `batch` uint8 crops: copy in,
   network on cached features, window + argmax on the device, boxes out."""
   torch = _torch()
-  from cost_jax.tracking.engine import hanning_window
-
   window = torch.from_numpy(hanning_window(spec.grid_side)).float().to(device)
   wi = float(config.track.window_influence)
   z = torch.zeros(1, 3, spec.template_size, spec.template_size, device=device)
@@ -257,9 +262,6 @@ def _batched(model, config, spec, tokens, batch, steps, repeats, device):
 def track(config, settings, stage):
   """Items '<dtype>/single' and '<dtype>/batch_<B>' of the track_torch stage."""
   torch = _torch()
-  from benchmarks import tracker_speed as ts
-  from cost_jax.models import factory
-
   device = device_of(settings)
   set_tf32(settings['tf32'])
   _, spec = factory.create_model(config, shapes_only=True)
@@ -301,8 +303,6 @@ def track(config, settings, stage):
 # --- training -----------------------------------------------------------------
 def train(config, settings, stage):
   """Items 'float32' and 'bfloat16' (AMP: bf16 autocast) of train_torch."""
-  from benchmarks import train_step as tsb
-
   device = device_of(settings)
   set_tf32(settings['tf32'])
   batch = config.train.batch_size

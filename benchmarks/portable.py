@@ -21,6 +21,14 @@ import os
 import sys
 import types
 
+from cost_jax import text as text_lib
+from cost_jax.models.spec import BertConfig
+
+try:
+  import ml_collections
+except ImportError:  # The bare accelerator image: install_config_dict().
+  ml_collections = None
+
 OOM_MARKERS = (
     'RESOURCE_EXHAUSTED',
     'out of memory',
@@ -68,15 +76,12 @@ class ConfigDict(dict):
 def install_config_dict() -> str:
   """'ml_collections' if importable, else installs the stand-in; returns
   which one configs/cost.py will use."""
-  try:
-    import ml_collections  # noqa: F401
-
+  if ml_collections is not None:
     return 'ml_collections'
-  except ImportError:
-    module = types.ModuleType('ml_collections')
-    module.ConfigDict = ConfigDict
-    sys.modules['ml_collections'] = module
-    return 'stand-in (benchmarks/portable.py)'
+  module = types.ModuleType('ml_collections')
+  module.ConfigDict = ConfigDict
+  sys.modules['ml_collections'] = module
+  return 'stand-in (benchmarks/portable.py)'
 
 
 def ensure_text_folder(config, folder: str) -> str:
@@ -86,16 +91,12 @@ def ensure_text_folder(config, folder: str) -> str:
   """
   if not config.model.language:
     return 'none (w/o LB)'
-  from cost_jax import text as text_lib
-
   try:
     path = text_lib.resolve_text_path(config.text.path)
   except text_lib.TextModelError:
     path = ''
   if path and os.path.exists(os.path.join(path, 'config.json')):
     return f'{path} (architecture only, random weights)'
-  from cost_jax.models.spec import BertConfig
-
   missing = config.text.path or 'the bundled MiniLM'
   os.makedirs(folder, exist_ok=True)
   with open(os.path.join(folder, 'config.json'), 'w') as f:

@@ -310,6 +310,7 @@ def threads(use_torch: bool) -> str:
   out = f'XLA:CPU {cores()} (one per core)'
   if use_torch:
     try:
+      # Lazy: torch (optional, heavy) only when the reference is timed.
       import torch
     except ImportError:
       return out

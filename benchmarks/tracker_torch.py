@@ -22,6 +22,7 @@ from cost_jax.tracking.engine import hanning_window
 def reference_model(config, spec):
   """(torch, reference network with random weights), or None without torch."""
   try:
+    # Lazy: torch (optional, heavy), which torch_reference also needs.
     import torch
     import torch_reference
   except ImportError as e:
@@ -35,6 +36,7 @@ def reference_model(config, spec):
 
 def single(ref, config, tokens, frames, boxes):
   """ReferenceTracker.track as a `timing.stream`."""
+  # Lazy: torch_reference imports torch (optional, heavy).
   from torch_reference import tracker as ref_tracker
 
   ids, mask = (tokens[0][0], tokens[1][0]) if tokens else (None, None)

@@ -24,25 +24,27 @@ import sys
 import time
 
 # Spin-waiting OpenMP threads make torch ~10x slower on a busy 2-core CPU
-# (see tracker_speed.py); passive waiting is fair to it.
+# (see tracker_speed.py); passive waiting is fair to it. Set before the
+# imports below in case one of them loads the OpenMP runtime.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.timing import fmt, summary  # noqa: E402
+from configs import cost  # noqa: E402
+from cost_jax import optim  # noqa: E402
+from cost_jax import train_step  # noqa: E402
+from cost_jax.models import factory  # noqa: E402
 
 
 def make_config(variant, dtype='float32'):
-  from configs import cost  # pylint: disable=g-import-not-at-top
-
   config = cost.get_config(variant)
   config.model.dtype = dtype
   return config
 
 
 def random_batch(config, vocab):
-  from cost_jax import train_step  # pylint: disable=g-import-not-at-top
-
   return train_step.synthetic_batch(
       config, config.train.batch_size, np.random.default_rng(0), vocab
   )
@@ -67,10 +69,6 @@ def jax_step(config, make_variables=None):
 
   make_variables(model, spec) gives the weights; default: the model's init.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from cost_jax import train_step  # pylint: disable=g-import-not-at-top
-  from cost_jax.models import factory  # pylint: disable=g-import-not-at-top
-
   setup = train_step.setup(config)
   runner = setup.runner
   train_step.check_global_batch(
@@ -101,8 +99,6 @@ def jax_step(config, make_variables=None):
 
 def jax_step_times(config, steps, warmup, repeats):
   """(compile seconds, [seconds per step], devices, last metrics)."""
-  import jax  # pylint: disable=g-import-not-at-top
-
   step, runner = jax_step(config)
   start = time.perf_counter()
   metrics = jax.block_until_ready(step())
@@ -117,16 +113,13 @@ def torch_step_times(config, steps, warmup, repeats, device='cpu', amp=False):
   device: a torch device ('cuda' on a GPU); amp: bf16 autocast (no loss
   scaling: bf16 has f32's exponent range).
   """
-  # pylint: disable=g-import-not-at-top
   try:
+    # Lazy: torch (optional, heavy), which torch_reference also needs.
     import torch
     import torch_reference
     from torch_reference import losses as ref_losses
   except ImportError:
     return None
-  from cost_jax import optim
-  from cost_jax.models import factory
-
   text = factory.text_model_path(config) if config.model.language else None
   model = torch_reference.build_model(config, text).train().to(device)
   frozen = optim.frozen_components(config)
@@ -268,8 +261,6 @@ def main(argv=None):
         1,
         1,
     )
-  import jax  # pylint: disable=g-import-not-at-top
-
   print(
       f'machine: {platform.processor() or platform.machine()}, '
       f'{os.cpu_count()} CPUs; {jax.device_count()} x '
