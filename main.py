@@ -18,10 +18,21 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from cost_jax import cli
+from cost_jax import describe
+from cost_jax import distributed
 from cost_jax import errors
+from cost_jax import evaluate
+from cost_jax import run_config
+from cost_jax import workflow
+from cost_jax.tracking import video
 
+DEFAULT_CONFIG = 'configs/cost.py'
 config_flags.DEFINE_config_file(
-    'config', 'configs/cost.py', 'Config file[:variant,...].', lock_config=True
+    'config',
+    None,
+    f'Config file[:variant,...] (default: {DEFAULT_CONFIG}).',
+    lock_config=True,
 )
 flags.DEFINE_string(
     'workdir', None, 'Run directory: checkpoints, logs, results.'
@@ -68,20 +79,14 @@ FLAGS = flags.FLAGS
 
 def parse_flags(argv):
   """absl's flag parsing; a bad flag is a user error (one line, status 2)."""
+  mine = FLAGS.flags_by_module_dict()  # this file: run (argv[0]) or imported
+  names = [f.name for m in (__name__, argv[0]) for f in mine.get(m, [])]
+  argv = cli.with_config(argv, DEFAULT_CONFIG)
   try:
-    return FLAGS(argv)
-  except flags.Error as e:  # ml_collections puts the config's traceback in it.
-    text = str(e)
-    if 'Traceback' in text:
-      text = f"{text.split('Traceback')[0]} {text.strip().splitlines()[-1]}"
-    error = errors.InvalidValue(text, 'see python main.py --help')
-  except (AttributeError, KeyError) as e:  # --config.FIELD=... of no field.
-    error = errors.InvalidValue(
-        f'a --config.FIELD=VALUE override names no ' f'config field ({e})',
-        'use a field of the config file (--help)',
-    )
-  print(errors.message(error), file=sys.stderr)
-  sys.exit(errors.EXIT_STATUS)
+    return argv[:1] + cli.parse(FLAGS, argv, 'python main.py', __doc__, names)
+  except errors.UserError as e:
+    print(errors.message(e), file=sys.stderr)
+    sys.exit(errors.EXIT_STATUS)
 
 
 @errors.exits_on_user_error
@@ -92,16 +97,12 @@ def main(argv):
     )
   config = FLAGS.config
   if FLAGS.mode == 'describe':
-    from cost_jax import describe
-
     describe.describe(config)
     return
   if not FLAGS.workdir:
     raise errors.InvalidValue(
         f'--mode={FLAGS.mode} needs a run directory', 'pass --workdir=DIR'
     )
-  from cost_jax import distributed
-
   distributed.maybe_initialize(
       FLAGS.distributed,
       FLAGS.coordinator,
@@ -109,20 +110,14 @@ def main(argv):
       FLAGS.process_id,
   )
   if FLAGS.mode in ('evaluate', 'track'):
-    from cost_jax import run_config
-
     config = run_config.with_checkpoint_config(
         config,
         FLAGS.workdir,
         set(config_flags.get_override_values(FLAGS['config'])),
     )
   if FLAGS.mode == 'train':
-    from cost_jax import workflow
-
     workflow.train_and_evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'evaluate':
-    from cost_jax import evaluate
-
     evaluate.evaluate(config, FLAGS.workdir)
   elif FLAGS.mode == 'track':
     if not FLAGS.video or not (FLAGS.box or FLAGS.select_box):
@@ -132,8 +127,6 @@ def main(argv):
           'URL) and --box=x,y,w,h (the target in the first frame, in pixels) or '
           '--select_box',
       )
-    from cost_jax.tracking import video
-
     video.track_from_flags(config, FLAGS.workdir)
 
 

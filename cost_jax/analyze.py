@@ -1,7 +1,8 @@
 """Compare trackers' raw results on a dataset under a toolkit-faithful protocol.
 
     python -m cost_jax.analyze --dataset vlsot500 --root /data/VL-SOT500 \\
-        --results results/COST results/TransT --protocol vlsot500 --out reports/vlsot500
+        --results=results/COST --results=results/TransT --protocol=vlsot500 \\
+        --out=reports/vlsot500
 
 Each ``--results`` folder holds one tracker's ``<seq>.txt`` files (pytracking
 layout; got10k ``<seq>_001.txt`` also works) and optional ``<seq>_time.txt``.
@@ -18,12 +19,14 @@ No JAX: numpy, the dataset readers (numpy + cv2) and, to plot, matplotlib.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 
+from absl import flags
+
+from cost_jax import cli
 from cost_jax import errors
 from cost_jax.evaluation import packing, results_io
 from cost_jax.evaluation.protocols import PROTOCOLS, get_protocol
@@ -31,6 +34,12 @@ from cost_jax.evaluation.scoring import evaluate
 from input_pipeline.readers import load_dataset
 
 __all__ = ['DEFAULT_PROTOCOL', 'analyze', 'format_table', 'main']
+
+PROGRAM = 'python -m cost_jax.analyze'
+PACK_DOC = (
+    f"{PROGRAM} pack: check a tracker's results and zip them for the "
+    'GOT-10k / TrackingNet evaluation server.'
+)
 
 # Dataset name -> the protocol of the toolkit its leaderboard uses.
 DEFAULT_PROTOCOL = {
@@ -256,95 +265,94 @@ def _tracker_names(dirs: list[str]) -> list[str]:
   return names
 
 
-def _parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(
-      prog='python -m cost_jax.analyze',
-      description=__doc__.split('\n')[0],
-      epilog='python -m cost_jax.analyze pack --help: zip results '
-      'for the GOT-10k / TrackingNet servers',
+def make_flags(command=None) -> flags.FlagValues:
+  """The flags of the analysis (`command` None) or of `pack`."""
+  fv = flags.FlagValues()
+  if command == 'pack':
+    flags.DEFINE_enum(
+        'dataset',
+        None,
+        sorted(packing.SERVERS),
+        'got10k: <seq>/<seq>_001.txt + <seq>_time.txt; trackingnet: <seq>.txt',
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        'results',
+        None,
+        "the tracker's results folder (<seq>.txt or the got10k layout)",
+        flag_values=fv,
+    )
+    flags.DEFINE_string('out', None, 'the zip file to write', flag_values=fv)
+    flags.DEFINE_string(
+        'root', None, 'dataset root: its sequences are expected', flag_values=fv
+    )
+    flags.DEFINE_string(
+        'split', 'test', 'dataset split with --root', flag_values=fv
+    )
+    flags.DEFINE_string(
+        'list',
+        None,
+        'instead of --root: one sequence name (and frame count) per line',
+        flag_values=fv,
+    )
+    flags.mark_flags_as_required(['dataset', 'results', 'out'], flag_values=fv)
+    return fv
+  flags.DEFINE_string(
+      'dataset',
+      None,
+      'dataset name known to input_pipeline.readers',
+      flag_values=fv,
   )
-  ap.add_argument(
-      '--dataset',
-      required=True,
-      help='dataset name known to input_pipeline.readers',
+  flags.DEFINE_string('root', None, 'dataset root folder', flag_values=fv)
+  flags.DEFINE_string('split', 'test', 'dataset split', flag_values=fv)
+  flags.DEFINE_multi_string(
+      'results',
+      None,
+      "a folder of one tracker's raw results (its name is the tracker's); "
+      'repeat the flag for each tracker',
+      flag_values=fv,
   )
-  ap.add_argument('--root', required=True, help='dataset root folder')
-  ap.add_argument(
-      '--split', default='test', help='dataset split (default: test)'
+  flags.DEFINE_enum(
+      'protocol',
+      None,
+      sorted(PROTOCOLS),
+      "scoring protocol (default: the dataset toolkit's, else pytracking)",
+      flag_values=fv,
   )
-  ap.add_argument(
-      '--results',
-      nargs='+',
-      required=True,
-      metavar='TRACKER_DIR',
-      help="one folder of raw results per tracker; the folder name is the tracker's",
+  flags.DEFINE_string(
+      'out',
+      None,
+      'output folder for metrics.json and PNG plots',
+      flag_values=fv,
   )
-  ap.add_argument(
-      '--protocol',
-      choices=sorted(PROTOCOLS),
-      default=None,
-      help="scoring protocol (default: the dataset toolkit's, else pytracking)",
+  flags.DEFINE_bool(
+      'skip_missing',
+      False,
+      'score only the sequences that every tracker has results for',
+      flag_values=fv,
   )
-  ap.add_argument(
-      '--out',
-      required=True,
-      help='output folder for metrics.json and PNG plots',
+  flags.DEFINE_bool(
+      'allow_length_mismatch',
+      False,
+      "let the protocol's own length rule apply instead of failing",
+      flag_values=fv,
   )
-  ap.add_argument(
-      '--skip_missing',
-      '--skip-missing',  # the earlier spelling, still accepted
-      action='store_true',
-      help='score only the sequences that every tracker has results for',
+  flags.DEFINE_bool(
+      'no_attributes', False, 'skip per-attribute scores', flag_values=fv
   )
-  ap.add_argument(
-      '--allow_length_mismatch',
-      '--allow-length-mismatch',  # the earlier spelling, still accepted
-      action='store_true',
-      help="let the protocol's own length rule apply instead of failing",
+  for name in ('skip_missing', 'allow_length_mismatch', 'no_attributes'):
+    # The earlier hyphenated spellings stay accepted.
+    flags.DEFINE_alias(name.replace('_', '-'), name, flag_values=fv)
+  flags.mark_flags_as_required(
+      ['dataset', 'root', 'results', 'out'], flag_values=fv
   )
-  ap.add_argument(
-      '--no_attributes',
-      '--no-attributes',  # the earlier spelling, still accepted
-      action='store_true',
-      help='skip per-attribute scores',
-  )
-  return ap
+  return fv
 
 
-def _pack_parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(
-      prog='python -m cost_jax.analyze pack',
-      description="Check a tracker's results and zip them for an "
-      'evaluation server.',
-  )
-  ap.add_argument(
-      '--dataset',
-      required=True,
-      choices=sorted(packing.SERVERS),
-      help='got10k: <seq>/<seq>_001.txt + <seq>_time.txt; trackingnet: <seq>.txt',
-  )
-  ap.add_argument(
-      '--results',
-      required=True,
-      metavar='TRACKER_DIR',
-      help="the tracker's results folder (<seq>.txt or the got10k layout)",
-  )
-  ap.add_argument('--out', required=True, help='the zip file to write')
-  ap.add_argument(
-      '--root', default=None, help='dataset root: its sequences are expected'
-  )
-  ap.add_argument(
-      '--split',
-      default='test',
-      help='dataset split with --root (default: test)',
-  )
-  ap.add_argument(
-      '--list',
-      default=None,
-      metavar='FILE',
-      help='instead of --root: one sequence name (and frame count) per line',
-  )
-  return ap
+def _parse(argv, command=None):
+  """The parsed flags of `argv` (argv[0]: the program)."""
+  doc = PACK_DOC if command else __doc__
+  return cli.parse_flags_only(make_flags(command), argv, argv[0], doc)
 
 
 def _expected_sequences(args) -> dict:
@@ -363,7 +371,7 @@ def _expected_sequences(args) -> dict:
 
 def pack_main(argv) -> int:
   """``python -m cost_jax.analyze pack ...``; user errors: one line, exit status 2."""
-  args = _pack_parser().parse_args(argv)
+  args = _parse([f'{PROGRAM} pack', *argv], 'pack')
   if not os.path.isdir(args.results):
     raise packing.PackError(
         f'--results {args.results} is not a folder',
@@ -383,10 +391,10 @@ def pack_main(argv) -> int:
 def main(argv=None) -> int:
   """The CLI; a user error prints one line `error: <what>. Fix: <how>` (cost_jax.errors)
   and returns status 2, a bug raises."""
-  argv = sys.argv[1:] if argv is None else list(argv)
+  argv = cli.argv_of(PROGRAM, argv)[1:]
   if argv[:1] == ['pack']:
     return pack_main(argv[1:])
-  args = _parser().parse_args(argv)
+  args = _parse([PROGRAM, *argv])
   protocol = args.protocol or DEFAULT_PROTOCOL.get(args.dataset, 'pytracking')
   sequences = list(load_dataset(args.dataset, args.root, split=args.split))
   names = _tracker_names(args.results)

@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 
 from cost_jax import checkpointing
 from cost_jax import errors
+from cost_jax.convert import store
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 
@@ -157,8 +158,6 @@ def load_converted_variables(config, path):
         f'converted weights {path} not found (see checkpoints/README.md '
         'for how to convert TransT / COST weights)'
     )
-  from cost_jax.convert import store
-
   side = store.sidecar_path(path)
   meta = {}
   if os.path.exists(side):

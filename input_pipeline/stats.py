@@ -17,12 +17,14 @@ Definitions (paper §3):
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from absl import flags
 import numpy as np
 
+from cost_jax import cli
+from cost_jax import errors
 from input_pipeline.readers import DATASETS, load_dataset
 
 __all__ = [
@@ -236,19 +238,37 @@ def _jsonable(value):
   return value
 
 
+PROGRAM = 'python -m input_pipeline.stats'
+
+
+def make_flags() -> flags.FlagValues:
+  """The command's flags (absl, as every entry point: cost_jax.cli)."""
+  fv = flags.FlagValues()
+  flags.DEFINE_enum(
+      'dataset', None, sorted(DATASETS), 'dataset name', flag_values=fv
+  )
+  flags.DEFINE_string('root', None, 'dataset root folder', flag_values=fv)
+  flags.DEFINE_string('split', 'test', 'dataset split', flag_values=fv)
+  flags.DEFINE_string('json', None, 'write the statistics here', flag_values=fv)
+  flags.DEFINE_enum(
+      'relative_size',
+      'side',
+      ['side', 'area'],
+      'relative size as a side or an area ratio',
+      flag_values=fv,
+  )
+  flags.DEFINE_integer(
+      'max_rows', 50, 'per-video rows to print', flag_values=fv
+  )
+  flags.mark_flags_as_required(['dataset', 'root'], flag_values=fv)
+  return fv
+
+
+@errors.exits_on_user_error
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--dataset', required=True, choices=sorted(DATASETS))
-  parser.add_argument('--root', required=True)
-  parser.add_argument('--split', default='test')
-  parser.add_argument('--json', default=None, help='write the statistics here')
-  parser.add_argument(
-      '--relative_size', default='side', choices=('side', 'area')
+  args = cli.parse_flags_only(
+      make_flags(), cli.argv_of(PROGRAM, argv), PROGRAM, __doc__
   )
-  parser.add_argument(
-      '--max_rows', type=int, default=50, help='per-video rows to print'
-  )
-  args = parser.parse_args(argv)
   stats = dataset_stats(
       load_dataset(args.dataset, args.root, args.split), args.relative_size
   )

@@ -22,7 +22,6 @@ records a finished run; `generate` skips work when it matches.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import json
@@ -30,9 +29,12 @@ import os
 import shutil
 import sys
 
+from absl import flags
 import cv2
 import numpy as np
 
+from cost_jax import cli
+from cost_jax import errors
 from input_pipeline.stats import relative_speed
 from input_pipeline.synth_render import render_frames
 from input_pipeline.synth_labels import annotate, attribute_vector
@@ -326,52 +328,68 @@ def _differences(old: dict, new: dict, prefix: str = '') -> list[str]:
   return out
 
 
+PROGRAM = 'python -m input_pipeline.synthetic'
+
+
 def _size(text: str) -> tuple[int, int]:
   try:
     w, h = (int(v) for v in text.lower().split('x'))
   except ValueError:
-    raise argparse.ArgumentTypeError(
-        f'size must look like 320x240, got {text!r}'
+    raise errors.InvalidValue(
+        f'--size={text}', 'give the frame size as WxH, e.g. 320x240'
     ) from None
   return w, h
 
 
+def make_flags() -> flags.FlagValues:
+  """The command's flags (absl, as every entry point: cost_jax.cli)."""
+  fv = flags.FlagValues()
+  flags.DEFINE_string('out', None, 'output folder', flag_values=fv)
+  flags.DEFINE_enum(
+      'layout', 'vlsot500', list(LAYOUTS), 'dataset layout', flag_values=fv
+  )
+  flags.DEFINE_integer('num_videos', 20, 'videos', flag_values=fv)
+  flags.DEFINE_integer('seed', 0, 'random seed', flag_values=fv)
+  flags.DEFINE_integer('frames', 60, 'frames per video', flag_values=fv)
+  flags.DEFINE_string('size', '320x240', 'frame size WxH', flag_values=fv)
+  flags.DEFINE_enum(
+      'distractors',
+      'mixed',
+      list(DISTRACTOR_MODES),
+      'how look-alikes differ from the target',
+      flag_values=fv,
+  )
+  flags.DEFINE_integer(
+      'grey_frames',
+      0,
+      'the target is grey in its first N frames',
+      flag_values=fv,
+  )
+  flags.DEFINE_float(
+      'high_speed_fraction', 0.3, 'fraction of fast videos', flag_values=fv
+  )
+  flags.DEFINE_float('test_fraction', 0.2, 'LaSOT layout split', flag_values=fv)
+  flags.DEFINE_integer('quality', 90, 'JPEG quality', flag_values=fv)
+  flags.DEFINE_integer('workers', 1, 'processes', flag_values=fv)
+  flags.DEFINE_bool(
+      'force', False, 'regenerate even if complete', flag_values=fv
+  )
+  flags.mark_flag_as_required('out', flag_values=fv)
+  return fv
+
+
+@errors.exits_on_user_error
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--out', required=True)
-  parser.add_argument('--layout', default='vlsot500', choices=LAYOUTS)
-  parser.add_argument('--num_videos', type=int, default=20)
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--frames', type=int, default=60)
-  parser.add_argument(
-      '--size', type=_size, default=(320, 240), help='WxH, e.g. 320x240'
+  args = cli.parse_flags_only(
+      make_flags(), cli.argv_of(PROGRAM, argv), PROGRAM, __doc__
   )
-  parser.add_argument(
-      '--distractors', default='mixed', choices=DISTRACTOR_MODES
-  )
-  parser.add_argument(
-      '--grey_frames',
-      type=int,
-      default=0,
-      help='the target is grey in its first N frames',
-  )
-  parser.add_argument('--high_speed_fraction', type=float, default=0.3)
-  parser.add_argument(
-      '--test_fraction', type=float, default=0.2, help='LaSOT layout split'
-  )
-  parser.add_argument('--quality', type=int, default=90, help='JPEG quality')
-  parser.add_argument('--workers', type=int, default=1)
-  parser.add_argument(
-      '--force', action='store_true', help='regenerate even if complete'
-  )
-  args = parser.parse_args(argv)
   names = generate(
       args.out,
       args.layout,
       args.num_videos,
       args.seed,
       frames=args.frames,
-      size=args.size,
+      size=_size(args.size),
       distractors=args.distractors,
       high_speed_fraction=args.high_speed_fraction,
       test_fraction=args.test_fraction,

@@ -161,8 +161,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
           '/data/x',
           '--split',
           'test',
-          '--results',
-          *dirs,
+          *[f'--results={d}' for d in dirs],
           '--out',
           str(out),
       ]
@@ -187,8 +186,7 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
           'vlsot500',
           '--root',
           '/data/x',
-          '--results',
-          *dirs,
+          *[f'--results={d}' for d in dirs],
           '--protocol',
           'lasot',
           '--out',
@@ -334,6 +332,10 @@ def test_flags_use_underscores_and_keep_the_earlier_hyphens():
   base = ['--dataset=lasot', '--root=R', '--results', 'A', '--out=O']
   flags = ['skip_missing', 'allow_length_mismatch', 'no_attributes']
   for spelling in (flags, [f.replace('_', '-') for f in flags]):
-    args = A._parser().parse_args(base + [f'--{f}' for f in spelling])
-    assert args.skip_missing and args.allow_length_mismatch
+    args = A._parse(['analyze', *base, *[f'--{f}' for f in spelling]])
+    assert (
+        args.results == ['A']
+        and args.skip_missing
+        and args.allow_length_mismatch
+    )
     assert args.no_attributes

@@ -11,10 +11,14 @@ and a python command inside a wrapper (`srun python ...`, `gcloud ...
 * main.py: every --flag is an absl flag of main.py or a --config.<field>
   override of a field of the named variant (`configs.cost.get_config`), whose
   value parses as the field's type; the variant itself is valid.
-* argparse commands (cost_jax.convert and its subcommands, cost_jax.analyze,
-  cost_jax.ablations, input_pipeline.stats, input_pipeline.synthetic,
-  benchmarks.* and benchmarks/*.py): every flag, choice and required flag, matched against the
-  command's own `--help` (run once per command).
+* the other absl commands (cost_jax.convert and its sub-commands,
+  cost_jax.analyze [pack], cost_jax.ablations, cost_jax.export,
+  input_pipeline.stats, input_pipeline.synthetic): every flag, choice and
+  required flag, read from the command's own `make_flags`, and its --config
+  overrides checked as main.py's.
+* argparse commands (benchmarks.* and benchmarks/*.py): every flag, choice and
+  required flag, matched against the command's own `--help` (run once per
+  command).
 * pip: the requirements file exists; pytest: the test paths exist.
 
 Values such as DIR, /data/..., $BUCKET are placeholders and pass.  The Python
@@ -44,14 +48,15 @@ DOCS = ['README.md', 'BENCHMARKS.md', 'checkpoints/README.md'] + sorted(
     for p in glob.glob(os.path.join(ROOT, 'docs', '*.md'))
 )
 PROGRAMS = ('python', 'python3', 'pip', 'pip3')
-ARGPARSE_MODULES = (
-    'cost_jax.convert',
-    'cost_jax.analyze',
-    'cost_jax.ablations',
-    'cost_jax.export',
-    'input_pipeline.stats',
-    'input_pipeline.synthetic',
-)
+# `python -m NAME` -> the module whose make_flags(...) builds its absl flags.
+ABSL_MODULES = {
+    'cost_jax.convert': 'cost_jax.convert.__main__',
+    'cost_jax.analyze': 'cost_jax.analyze',
+    'cost_jax.ablations': 'cost_jax.ablations',
+    'cost_jax.export': 'cost_jax.export.__main__',
+    'input_pipeline.stats': 'input_pipeline.stats',
+    'input_pipeline.synthetic': 'input_pipeline.synthetic',
+}
 CONFIG_GROUPS = ('model', 'text', 'loss', 'data', 'train', 'track')
 
 
@@ -243,7 +248,7 @@ def config_field_problem(config, key, value=None):
   return None if value is None else _value_problem(key, node, value)
 
 
-# --- main.py (absl) ------------------------------------------------------------------------
+# --- absl commands: main.py and every `python -m` entry point ---------------------------------
 @functools.lru_cache(maxsize=None)
 def main_flags():
   """{name: absl Flag} of main.py (imported, not run)."""
@@ -253,25 +258,93 @@ def main_flags():
   return {name: flags.FLAGS[name] for name in flags.FLAGS}
 
 
-def check_main(args):
-  """Problems of `python main.py ARGS`."""
-  defined, problems = main_flags(), []
+def command_flags(target, sub=None):
+  """({name: absl Flag}, required names) of `python [-m] TARGET [SUB]`."""
+  if target == 'main.py':
+    return main_flags(), frozenset()
+  from cost_jax import cli
+
+  module = importlib.import_module(ABSL_MODULES[target])
+  takes_sub = target in ('cost_jax.convert', 'cost_jax.analyze')
+  fv = module.make_flags(sub) if takes_sub else module.make_flags()
+  return {name: fv[name] for name in fv}, cli.required_flags(fv)
+
+
+def _sub_command(target, words):
+  """(sub-command, problem) taken off the front of `words`."""
+  if target == 'cost_jax.analyze' and words[:1] == ['pack']:
+    return words.pop(0), None
+  if target != 'cost_jax.convert':
+    return None, None
+  from cost_jax.convert import __main__ as convert_main
+
+  if not words or words[0].startswith('-'):
+    return (
+        None,
+        f'{target}: no sub-command (one of {tuple(convert_main.COMMANDS)})',
+    )
+  sub = words.pop(0)
+  if sub not in convert_main.COMMANDS and not is_placeholder(sub):
+    return (
+        None,
+        f'{target}: {sub!r} is not one of {tuple(convert_main.COMMANDS)}',
+    )
+  return sub, None
+
+
+def default_config(target, sub, args):
+  """The config file a command reads when no --config is given (None: none)."""
+  if target == 'main.py':
+    return 'configs/cost.py'
+  if target == 'cost_jax.ablations':
+    from cost_jax import ablations
+
+    return ablations.DEFAULT_CONFIG
+  if target == 'cost_jax.convert' and sub != 'export':
+    from cost_jax.convert import __main__ as convert_main
+
+    return convert_main.default_config(sub, list(args))
+  return None
+
+
+def _config_problems(target, sub, args, defined):
+  """The --config spec and its --config.FIELD overrides of a command line."""
+  overrides = [a[2:] for a in args if a.startswith('--config.')]
+  if 'config' not in defined:
+    return ['--config.<field> overrides: the command takes no config'] * bool(
+        overrides
+    ), None
   spec = next(
       (a.split('=', 1)[1] for a in args if a.startswith('--config=')),
-      'configs/cost.py',
+      default_config(target, sub, args),
   )
+  if spec is None:
+    return ['--config.<field> overrides need --config'] * bool(overrides), None
   config, problem = load_config(spec)
-  problems += [problem] if problem else []
+  return [problem] if problem else [], config
+
+
+def check_absl(target, args):
+  """Problems of `python [-m] TARGET ARGS` for an absl command."""
   words = list(args)
+  sub, problem = _sub_command(target, words)
+  if problem:
+    return [problem]
+  if sub is not None and is_placeholder(sub):
+    return [
+        f'{target} {sub}: a placeholder sub-command takes no flags here'
+    ] * bool(words)
+  defined, required = command_flags(target, sub)
+  problems, config = _config_problems(target, sub, args, defined)
+  where = f'{target}{" " + sub if sub else ""}'
+  seen = set()
   while words:
     word = words.pop(0)
     if not word.startswith('--'):
-      problems.append(
-          f'unexpected argument {word!r} (main.py takes only flags)'
-      )
+      problems.append(f'{where}: unexpected argument {word!r} (flags only)')
       continue
     name, eq, value = word[2:].partition('=')
-    if name.startswith('config.'):
+    if name.startswith('config.') and 'config' in defined:
       if config is not None:
         problem = config_field_problem(config, name[len('config.') :], value)
         problems += [problem] if problem else []
@@ -279,10 +352,13 @@ def check_main(args):
     flag = defined.get(name)
     if flag is None and name.startswith('no'):
       flag = defined.get(name[2:])
-    if flag is None or (name not in defined and flag.flag_type() != 'bool'):
-      problems.append(f'--{name} is not a flag of main.py')
+    if flag is None or (name not in defined and not flag.boolean):
+      problems.append(
+          f'{where}: --{name} is not a flag (known: {", ".join(sorted(defined))})'
+      )
       continue
-    if not eq and flag.flag_type() != 'bool' and words:
+    seen.add(flag.name)
+    if not eq and not flag.boolean and words:
       value = words.pop(0)
     choices = getattr(getattr(flag, 'parser', None), 'enum_values', None)
     if choices and not is_placeholder(value):
@@ -291,6 +367,9 @@ def check_main(args):
           for v in value.split('|')
           if v not in choices
       ]
+  problems += [
+      f'{where}: required --{r} missing' for r in sorted(required - seen)
+  ]
   return problems
 
 
@@ -368,46 +447,11 @@ def usage_of(target, sub=None):
   return parse_help(help_text(target, sub))
 
 
-def _convert_config_problems(sub, args):
-  """cost_jax.convert strips --config.<field>=V before argparse: check them like main.py."""
-  from cost_jax.convert.__main__ import DEFAULT_CONFIG
-
-  overrides = [a[len('--config.') :] for a in args if a.startswith('--config.')]
-  if not overrides or sub == 'export' or sub not in DEFAULT_CONFIG:
-    return (
-        ['--config.<field> overrides: export takes none'] if overrides else []
-    )
-  target_cost = any(a in ('--target=cost', 'cost') for a in args)
-  spec = next(
-      (a.split('=', 1)[1] for a in args if a.startswith('--config=')),
-      DEFAULT_CONFIG['transt_cost' if sub == 'transt' and target_cost else sub],
-  )
-  config, problem = load_config(spec)
-  if problem:
-    return [problem]
-  found = [
-      config_field_problem(config, *o.split('=', 1))
-      if '=' in o
-      else config_field_problem(config, o, '')
-      for o in overrides
-  ]
-  return [p for p in found if p]
-
-
 def check_argparse(target, args):
   """Problems of `python TARGET ARGS` for an argparse command."""
-  words = [
-      a
-      for a in args
-      if not (target == 'cost_jax.convert' and a.startswith('--config.'))
-  ]
+  words = list(args)
   usage, sub, problems = usage_of(target), None, []
-  if target == 'cost_jax.analyze' and words[:1] == [
-      'pack'
-  ]:  # a sub-command of its own
-    sub = words.pop(0)
-    usage = usage_of(target, sub)
-  elif usage.subcommands:
+  if usage.subcommands:
     if not words or words[0].startswith('-'):
       return [f'{target}: no sub-command (one of {usage.subcommands})']
     sub = words.pop(0)
@@ -420,8 +464,6 @@ def check_argparse(target, args):
     if sub not in usage.subcommands:
       return [f'{target}: {sub!r} is not one of {usage.subcommands}']
     usage = usage_of(target, sub)
-  if target == 'cost_jax.convert':
-    problems += _convert_config_problems(sub, args)
   seen = set()
   while words:
     word = words.pop(0)
@@ -464,10 +506,8 @@ def _target(args):
 
 
 def is_argparse(target):
-  """Whether `python [-m] TARGET` is an argparse command checked by --help."""
-  return target in ARGPARSE_MODULES or bool(
-      re.fullmatch(r'benchmarks(/\w+\.py|\.\w+)', target)
-  )
+  """Whether `python [-m] TARGET` is an argparse command (the benchmarks)."""
+  return bool(re.fullmatch(r'benchmarks(/\w+\.py|\.\w+)', target))
 
 
 def check_python(args):
@@ -486,8 +526,8 @@ def check_python(args):
     return [f'no script {target!r}']
   if not rest:  # `python -m cost_jax.convert` names the tool: it exists
     return []
-  if target == 'main.py':
-    return check_main(rest)
+  if target == 'main.py' or target in ABSL_MODULES:
+    return check_absl(target, rest)
   if is_argparse(target):
     return check_argparse(target, rest)
   if target == 'pytest':
@@ -524,9 +564,6 @@ def help_texts():
     target, rest = _target(c.argv[1:])
     if is_argparse(target):
       wanted.add((target, None))
-      sub = next((w for w in rest if not w.startswith('-')), None)
-      if target == 'cost_jax.convert' and sub and not is_placeholder(sub):
-        wanted.add((target, sub))
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
     list(pool.map(lambda ts: help_text(*ts), sorted(wanted, key=str)))
   return _HELP
@@ -623,7 +660,7 @@ Inline: `python -m cost_jax.analyze --dataset lasot --root R --results A B --out
     python -m pytest -q tests/test_no_such_file.py
 """
 BAD_EXPECTED = (
-    ['--bogus is not accepted'],
+    ['--bogus is not a flag', "unexpected argument 'B'"],
     [
         '--no_such_flag is not a flag',
         'config.train.no_such_field is not a field',
@@ -634,7 +671,7 @@ BAD_EXPECTED = (
     ["'transplant' is not one of"],
     ["no module 'cost_jax.no_such_module'"],
     ["no script 'benchmarks/no_such_script.py'"],
-    ['--protocol nope: not one of'],
+    ['--protocol=nope: not one of'],
     ['required --dataset missing'],
     ["no test path 'tests/test_no_such_file.py'"],
 )

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import os
 
+import jax
+
+from cost_jax import checkpointing
+from cost_jax.export import bundle, formats, graphs as graphs_lib
+from cost_jax.models import factory
+
 __all__ = ["export"]
 
 
 def export(engine, fmt: str, out, weights_info: str = "") -> dict:
   """Writes ``engine``'s model and weights as a ``fmt`` artefact to ``out``; -> export.json."""
-  import jax
-
-  from cost_jax import checkpointing
-  from cost_jax.export import bundle, formats, graphs as graphs_lib
-  from cost_jax.models import factory
-
   config, spec = engine.config, engine.spec
   graphs = graphs_lib.tracker_graphs(engine)
   blobs, entries = {}, {}

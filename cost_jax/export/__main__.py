@@ -4,63 +4,81 @@
     python -m cost_jax.export --weights=checkpoints/transt_no_lb.safetensors \\
         --config=configs/cost.py:paper,no_lb --format=onnx --out=transt.onnx.zip
 
-The config is the one saved with the run's latest checkpoint unless
-``--config`` names a config file (and variant).  Errors print one ``error: ... Fix: ...`` line, exit 2.
+The config is the one saved with the run's latest checkpoint. ``--config``
+(a config file and variant, with ``--config.FIELD=VALUE`` overrides, as in
+main.py) is checked against it as ``--mode=evaluate`` checks it
+(cost_jax.run_config); with ``--weights`` it names the variant.  Errors print one ``error: ... Fix: ...`` line, exit 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from absl import flags
+from ml_collections import config_flags
+
 from cost_jax import checkpointing
-from cost_jax import config_files
+from cost_jax import cli
 from cost_jax import errors
+from cost_jax import export as export_lib
+from cost_jax import run_config
 from cost_jax import weights
+from cost_jax.tracking.engine import Engine
 
 __all__ = ["main"]
 
+PROGRAM = "python -m cost_jax.export"
 
-def _parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(
-      prog="python -m cost_jax.export", description=__doc__.split("\n")[0]
+
+def make_flags(argv=()) -> flags.FlagValues:
+  """The command's flags (`argv`: the command line they parse)."""
+  fv = flags.FlagValues()
+  flags.DEFINE_string(
+      "workdir",
+      None,
+      "training run folder (its latest checkpoint in checkpoints/)",
+      flag_values=fv,
   )
-  ap.add_argument(
-      "--workdir",
-      default=None,
-      help="training run folder (its latest checkpoint in checkpoints/)",
+  flags.DEFINE_string(
+      "weights",
+      None,
+      "converted whole-model weights (cost_jax.convert) instead of a run",
+      flag_values=fv,
   )
-  ap.add_argument(
-      "--weights",
-      default=None,
-      help="converted whole-model weights (cost_jax.convert) instead of a run",
+  config_flags.DEFINE_config_file(
+      "config",
+      None,
+      "configs/cost.py:VARIANT (default: the config saved with the "
+      "checkpoint); --config.FIELD=VALUE overrides a field",
+      flag_values=fv,
+      lock_config=True,
+      sys_argv=list(argv),
   )
-  ap.add_argument(
-      "--config",
-      default=None,
-      help="configs/cost.py:VARIANT (default: the config saved with the checkpoint)",
+  flags.DEFINE_enum(
+      "format",
+      None,
+      ["stablehlo", "onnx"],
+      "stablehlo: jax.export, reloads in JAX; onnx: runs in onnxruntime",
+      flag_values=fv,
   )
-  ap.add_argument(
-      "--format",
-      required=True,
-      choices=("stablehlo", "onnx"),
-      help="stablehlo: jax.export, reloads in JAX; onnx: runs in onnxruntime",
-  )
-  ap.add_argument("--out", required=True, help="the zip file to write")
-  return ap
+  flags.DEFINE_string("out", None, "the zip file to write", flag_values=fv)
+  flags.mark_flags_as_required(["format", "out"], flag_values=fv)
+  return fv
 
 
 def _config(args):
   """The --config file's config, else the one saved with the run's checkpoints."""
-  if args.config:
-    path, _, variant = args.config.partition(":")
-    try:
-      return config_files.load_module(path).get_config(variant or None)
-    except ValueError as err:
-      raise errors.InvalidValue(
-          err, "pass one of the variants it lists"
-      ) from None
+  if args.config is not None:  # checked against a run's saved config
+    return (
+        run_config.with_checkpoint_config(
+            args.config,
+            args.workdir,
+            set(config_flags.get_override_values(args["config"])),
+        )
+        if args.workdir
+        else args.config
+    )
   if not args.workdir:
     raise errors.InvalidValue(
         "--weights needs the variant it was converted for",
@@ -97,9 +115,6 @@ def run(args) -> dict:
         f"--workdir {args.workdir} is not a folder. Fix: give the --workdir "
         "the run was trained with"
     )
-  from cost_jax import export as export_lib
-  from cost_jax.tracking.engine import Engine
-
   config = _config(args)
   try:
     variables, info = _variables(config, args)
@@ -115,7 +130,13 @@ def run(args) -> dict:
 
 @errors.exits_on_user_error
 def main(argv=None) -> int:
-  args = _parser().parse_args(argv)
+  argv = cli.argv_of(PROGRAM, argv)
+  args = cli.parse_flags_only(make_flags(argv), argv, PROGRAM, __doc__)
+  if args.config is None and any(a.startswith("--config.") for a in argv):
+    raise errors.InvalidValue(
+        "--config.FIELD=VALUE overrides need --config",
+        "name the config file too, e.g. --config=configs/cost.py:demo",
+    )
   try:
     meta = run(args)
   except ImportError as err:  # an export format's optional package

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.extend import core as jex_core
@@ -79,8 +80,6 @@ def window_max_pool(x, window_shape, strides=None, padding="VALID"):
 
 @contextlib.contextmanager
 def _onnx_friendly_layers():
-  import flax.linen as nn
-
   saved = nn.max_pool
   nn.max_pool = window_max_pool
   try:
@@ -90,8 +89,8 @@ def _onnx_friendly_layers():
 
 
 def _onnx(graph: graphs_lib.Graph) -> bytes:
-  try:
-    import jax2onnx
+  try:  # Optional: only ONNX export needs jax2onnx (requirements-export.txt).
+    import jax2onnx  # pylint: disable=g-import-not-at-top
   except ImportError as err:
     raise ImportError(
         f"ONNX export needs jax2onnx ({err}). Fix: pip install --no-deps "

@@ -12,18 +12,18 @@ decoding are exactly the tracker's.
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 import numpy as np
 
 from cost_jax.export import graphs as graphs_lib
 from cost_jax.export.bundle import Bundle
+from cost_jax.tracking.engine import Engine
 
 __all__ = ["functions", "engine", "config_of"]
 
 
 def _stablehlo(bundle: Bundle, name: str):
-  import jax
-
   exported = jax.export.deserialize(bytearray(bundle.read(name)))
   inputs, outputs = bundle.inputs(name), bundle.outputs(name)
 
@@ -35,8 +35,8 @@ def _stablehlo(bundle: Bundle, name: str):
 
 
 def _onnx(bundle: Bundle, name: str):
-  try:
-    import onnxruntime as ort
+  try:  # Optional: only running an ONNX artefact needs onnxruntime.
+    import onnxruntime as ort  # pylint: disable=g-import-not-at-top
   except ImportError as err:
     raise ImportError(
         f"running an ONNX export needs onnxruntime ({err}). Fix: pip install "
@@ -71,8 +71,6 @@ def config_of(bundle: Bundle):
 
 def engine(bundle: Bundle):
   """An `Engine` whose device functions are the artefact's graphs (weights inside them)."""
-  from cost_jax.tracking.engine import Engine
-
   run = functions(bundle)
   e = Engine(config_of(bundle), None)
 

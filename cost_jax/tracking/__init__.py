@@ -10,6 +10,8 @@ __all__ = ['Tracker']
 
 def __getattr__(name):
   if name == 'Tracker':
+    # Lazy (PEP 562): `import cost_jax.tracking.video` or `.mp4` alone does
+    # not load the model code.
     from cost_jax.tracking.tracker import Tracker
 
     return Tracker
