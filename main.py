@@ -127,7 +127,16 @@ def main(argv):
           'URL) and --box=x,y,w,h (the target in the first frame, in pixels) or '
           '--select_box',
       )
-    video.track_from_flags(config, FLAGS.workdir)
+    video.track_and_report(
+        config,
+        FLAGS.workdir,
+        FLAGS.video,
+        FLAGS.box,
+        FLAGS.description,
+        FLAGS.out,
+        show_scores=FLAGS.show_scores,
+        select_box=FLAGS.select_box,
+    )
 
 
 if __name__ == '__main__':

@@ -167,8 +167,7 @@ def analyze(
     report['timing'] = results_io.timing_label(
         (timing_by_tracker or {}).get(name)
     )
-  out_dir = os.fspath(out_dir)
-  os.makedirs(out_dir, exist_ok=True)
+  out_dir = os.fspath(out_dir)  # local or a URL: results_io writes either
   metrics = {
       'protocol': p.name,
       'toolkit': p.toolkit,

@@ -13,6 +13,8 @@ Output under ``WORKDIR/eval/<dataset>-<split>/``: raw results
 held on every frame) and an ``ncc`` classical baseline (first-frame
 template matching, cost_jax.tracking.ncc), then ``metrics.json``, the table (``table.txt``), PNG
 plots and ``speed.json``.  Re-running tracks only the missing sequences.
+WORKDIR may be a URL (``gs://bucket/run``, etils.epath): the checkpoints are
+read and the outputs written there.
 Several datasets (``eval_dataset=a,b``) or checkpoints (``config.track.steps``
 = ``all`` or ``N,M``) are evaluated by `cost_jax.evaluate_many`.
 

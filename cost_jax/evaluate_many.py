@@ -25,6 +25,8 @@ import logging
 import math
 import os
 
+from etils import epath
+
 from cost_jax import checkpointing
 from cost_jax import errors
 from cost_jax import evaluate_steps
@@ -141,7 +143,7 @@ def _checkpoints(config, workdir) -> list:
     if text != "latest":
       raise errors.NotFound(
           f"--config.track.steps={text} needs checkpoints, and "
-          f'{os.path.join(os.fspath(workdir), "checkpoints")} has none',
+          f"{checkpointing.checkpoints_dir(workdir)} has none",
           "train first, or evaluate converted weights with steps=latest",
       )
     _, info = weights.load_weights(config, workdir)
@@ -273,7 +275,7 @@ def evaluate_many(config, workdir) -> dict:
       name
       for _, name, _ in checkpoints  # not the unreadable ones
       if all(
-          os.path.isfile(os.path.join(d.out, "results", name, runner.MANIFEST))
+          (epath.Path(d.out) / "results" / name / runner.MANIFEST).is_file()
           for d in datasets
       )
   ]
@@ -293,9 +295,8 @@ def evaluate_many(config, workdir) -> dict:
 def _update_speed(path: str, reports: dict) -> None:
   """speed.json: {tracker: runner report}, this run's reports replacing earlier ones."""
   speed = {}
-  if os.path.isfile(path):
-    with open(path, encoding="utf-8") as f:
-      speed = json.load(f)
+  if epath.Path(path).is_file():
+    speed = json.loads(epath.Path(path).read_text())
     if "tracker" in speed:  # a single evaluation's report
       speed = {speed["tracker"]: speed}
   speed.update(reports)

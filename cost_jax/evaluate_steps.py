@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
+from etils import epath
 import numpy as np
 
 from cost_jax import analyze
@@ -123,7 +124,8 @@ def write_ncc(sequences, results_dir) -> list:
 
 
 def out_dir(workdir, name: str, split: str) -> str:
-  """``WORKDIR/eval/<dataset>-<split>``: one dataset's results, tables and plots."""
+  """``WORKDIR/eval/<dataset>-<split>``: one dataset's results, tables and plots
+  (a URL when WORKDIR is one: gs://...)."""
   return os.path.join(os.fspath(workdir), 'eval', f'{name}-{split}')
 
 
@@ -222,10 +224,10 @@ def bad_frames_line(folder: str, sequences) -> str:
 
   counts = {}
   for seq in sequences:
-    path = os.path.join(folder, f'{seq.name}{runner.BAD_FRAMES_SUFFIX}')
-    if os.path.isfile(path):
-      with open(path, encoding='utf-8') as f:
-        counts[seq.name] = sum(1 for line in f if line.strip())
+    path = epath.Path(folder) / f'{seq.name}{runner.BAD_FRAMES_SUFFIX}'
+    if path.is_file():
+      lines = path.read_text().splitlines()
+      counts[seq.name] = sum(1 for line in lines if line.strip())
   if not counts:
     return ''
   names = ', '.join(f'{n} ({c})' for n, c in sorted(counts.items()))

@@ -65,6 +65,7 @@ INTEGRATION = frozenset(
         'test_resume.py',
         'test_track_video.py',
         'test_train_init.py',
+        'test_url_workdir.py',
         'test_user_errors.py',
     }
 )

@@ -214,7 +214,7 @@ def test_score_overlay_differs_between_descriptions(smoke_tracker):
     )
     assert found['chosen'] == int(np.argmax(found['scores']))
     candidates.append(found)
-    drawn.append(video.annotate(frames[1], box, score, 1, '', found))
+    drawn.append(overlay.annotate(frames[1], box, score, 1, '', found))
   assert not np.array_equal(candidates[0]['scores'], candidates[1]['scores'])
   assert np.any(drawn[0] != drawn[1])
   blank = overlay.draw_candidates(

@@ -5,6 +5,8 @@ so it works headless and from threads.  Inputs are the dicts ``evaluate()``
 returns (``report['overall']``, ``report['thresholds']``,
 ``report['per_attribute']``), keyed by tracker name.  Legends show each
 tracker's score, best first, as the OTB / LaSOT / MMOT toolkits do.
+PNGs are written atomically (`results_io.atomic_write`), locally or to a
+URL (gs://..., etils.epath).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from cost_jax.evaluation import results_io
 
 __all__ = [
     'CURVE_KINDS',
@@ -73,9 +77,8 @@ def _new_axes(figsize=(6.4, 4.8)):
 
 def _save(fig, out_path) -> str:
   out_path = os.fspath(out_path)
-  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   fig.tight_layout()
-  fig.savefig(out_path, format='png')
+  results_io.atomic_write(out_path, lambda f: fig.savefig(f, format='png'))
   return out_path
 
 

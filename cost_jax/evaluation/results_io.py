@@ -14,8 +14,12 @@ of NaNs (``nan,nan,nan,nan``, the default; np.loadtxt reads it) or, with
 ``empty='0'``, a single ``0`` (the Anti-UAV / MMOT accuracy convention).  When
 reading, a blank line, a single ``0`` or a line with a NaN is an empty
 prediction; blank lines at the end of a file are ignored.  ``0,0,0,0`` is a box
-(all toolkits score it as one).  Writes are atomic (temporary file +
-``os.replace``), so a crash never leaves a half-written results file.
+(all toolkits score it as one).  Writes are atomic (`atomic_write`: a
+temporary file + ``os.replace`` on local disk; a bucket replaces an object
+whole), so a crash never leaves a half-written results file.
+
+Paths are local or URLs of etils.epath (``gs://bucket/run/...``): results
+of a run whose WORKDIR is in a bucket are read and written there.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 
+from etils import epath
 import numpy as np
 
 from cost_jax import errors
@@ -44,6 +50,8 @@ __all__ = [
     'find_time_file',
     'write_sequence_results',
     'load_tracker_results',
+    'is_local',
+    'atomic_write',
     'atomic_write_text',
     'find_repetition_files',
     'read_time_columns',
@@ -108,7 +116,7 @@ def _parse_line(text: str, path, line_no: int) -> np.ndarray:
 
 
 def _read_lines(path) -> list[str]:
-  with open(path, encoding='utf-8') as f:
+  with epath.Path(path).open('r', encoding='utf-8') as f:
     lines = f.read().splitlines()
   while lines and not lines[-1].strip():
     lines.pop()
@@ -147,8 +155,33 @@ def format_boxes(
   return ''.join(r + '\n' for r in rows)
 
 
-def atomic_write_text(path, text: str) -> None:
-  """Writes ``text`` to a temporary file beside ``path``, then ``os.replace``s it."""
+def is_local(path) -> bool:
+  """Whether ``path`` is a local path, not a URL (gs://..., etils.epath)."""
+  return '://' not in os.fspath(path)
+
+
+def atomic_write(path, data) -> None:
+  """Writes ``data`` to ``path`` so that it appears whole or not at all.
+
+  ``data``: text (written as UTF-8), bytes, or a function that writes a
+  binary file object it is given (``data(f)``; it may seek).  The folder is
+  created.  Local: a temporary file beside ``path``, then ``os.replace``.  A
+  URL (etils.epath: gs://...): the data, first written to a local temporary
+  file, are uploaded to ``path`` in one write, which a bucket makes visible
+  only once complete.
+  """
+  if isinstance(data, str):
+    data = data.encode('utf-8')
+  write = data if callable(data) else (lambda f: f.write(data))
+  if not is_local(path):
+    path = epath.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as tmp:
+      write(tmp)
+      tmp.seek(0)
+      with path.open('wb') as f:
+        shutil.copyfileobj(tmp, f)
+    return
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
@@ -156,8 +189,8 @@ def atomic_write_text(path, text: str) -> None:
       dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp'
   )
   try:
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-      f.write(text)
+    with os.fdopen(fd, 'wb') as f:
+      write(f)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -167,23 +200,20 @@ def atomic_write_text(path, text: str) -> None:
     raise
 
 
+def atomic_write_text(path, text: str) -> None:
+  """Writes ``text`` to ``path`` atomically (`atomic_write`)."""
+  atomic_write(path, text)
+
+
 def atomic_write_zip(path, members: dict) -> None:
-  """Writes a zip of ``members`` {name in the zip: str or bytes}, then ``os.replace``s it."""
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(
-      dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp'
-  )
-  os.close(fd)
-  try:
-    with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+  """Writes a zip of ``members`` {name in the zip: str or bytes} atomically."""
+
+  def write(f):
+    with zipfile.ZipFile(f, 'w', zipfile.ZIP_DEFLATED) as z:
       for name in sorted(members):
         z.writestr(name, members[name])
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+
+  atomic_write(path, write)
 
 
 def write_boxes(
@@ -239,7 +269,7 @@ def time_path(results_dir, tracker_name: str, seq_name: str) -> str:
 
 
 def _first_existing(candidates) -> str | None:
-  return next((c for c in candidates if os.path.isfile(c)), None)
+  return next((c for c in candidates if epath.Path(c).is_file()), None)
 
 
 def find_result_file(tracker_dir, seq_name: str) -> str | None:
@@ -270,12 +300,13 @@ def find_repetition_files(tracker_dir, seq_name: str) -> list[str]:
   """Every run of ``seq_name``: ``<seq>.txt``, else all ``<seq>_NNN.txt`` (got10k), sorted."""
   d = os.fspath(tracker_dir)
   single = os.path.join(d, f'{seq_name}.txt')
-  if os.path.isfile(single):
+  if epath.Path(single).is_file():
     return [single]
   run = re.compile(re.escape(seq_name) + r'_\d{3}\.txt')
   for folder in (d, os.path.join(d, seq_name)):
-    if os.path.isdir(folder):
-      runs = sorted(n for n in os.listdir(folder) if run.fullmatch(n))
+    if epath.Path(folder).is_dir():
+      names = (p.name for p in epath.Path(folder).iterdir())
+      runs = sorted(n for n in names if run.fullmatch(n))
       if runs:
         return [os.path.join(folder, n) for n in runs]
   return []
@@ -291,11 +322,10 @@ def write_timing(tracker_dir, batch_size: int) -> None:
 
 def read_timing(tracker_dir) -> dict | None:
   """The ``timing.json`` of a results folder, or None (toolkit results: one stream)."""
-  path = os.path.join(os.fspath(tracker_dir), TIMING)
-  if not os.path.isfile(path):
+  path = epath.Path(tracker_dir) / TIMING
+  if not path.is_file():
     return None
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
+  return json.loads(path.read_text())
 
 
 def timing_label(timing: dict | None) -> str:

@@ -164,6 +164,9 @@ class _EvenSize:
 def open_writer(path: str, fps: float, size, codec: str = H264):
   """A frame-by-frame BGR video writer (``write(image)``, ``close()``, ``codec``).
 
+  ``path`` is a local file, which the encoder writes as frames come (for a
+  bucket, `cost_jax.tracking.video` writes locally and copies at the end).
+
   ``size`` is (width, height) of the frames given; H.264 pads odd sides by
   one black pixel.  ``codec='h264'`` falls back to ``mp4v`` with a warning.
   """

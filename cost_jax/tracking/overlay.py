@@ -1,4 +1,5 @@
-"""``--show_scores``: what the tracker considered, drawn on each frame.
+"""What a tracked frame shows: the box, its score and the description
+(`annotate`) and, with ``--show_scores``, what the tracker considered.
 
 Every candidate of the head (the G x G grid: 21 x 21 for COST's tokens, 20 x
 20 for ``visual400``, 32 x 32 for TransT) proposes a box and has a score
@@ -22,9 +23,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["draw_candidates"]
+__all__ = ["annotate", "draw_candidates"]
 
 _WHITE = (255, 255, 255)
+_BOX = (0, 255, 0)  # BGR: the tracked box
 _REGION = (200, 200, 0)  # BGR cyan-ish
 
 
@@ -102,4 +104,40 @@ def draw_candidates(image: np.ndarray, candidates: dict) -> np.ndarray:
       1,
       cv2.LINE_AA,
   )
+  return image
+
+
+def annotate(
+    frame_rgb, box, score, index: int, description: str, candidates=None
+) -> np.ndarray:
+  """A BGR copy of the frame with the box, score, frame index and description drawn
+  (and ``candidates`` of `Tracker.track_with_scores`, `draw_candidates`).
+  """
+  image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
+  if candidates is not None:
+    draw_candidates(image, candidates)
+  x, y, w, h = (int(round(v)) for v in box)
+  cv2.rectangle(image, (x, y), (x + w, y + h), _BOX, 2)
+  cv2.putText(
+      image,
+      f"{score:.2f}",
+      (x, max(y - 4, 10)),
+      cv2.FONT_HERSHEY_SIMPLEX,
+      0.4,
+      _BOX,
+      1,
+      cv2.LINE_AA,
+  )
+  lines = [f"#{index}"] + ([description] if description else [])
+  for k, line in enumerate(lines):
+    cv2.putText(
+        image,
+        line,
+        (4, 14 + 14 * k),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        _WHITE,
+        1,
+        cv2.LINE_AA,
+    )
   return image

@@ -13,7 +13,8 @@ slots; ``timing.json`` records B).  A ``tracker.json`` manifest records
 what produced the folder: a re-run with the same fingerprint only tracks the
 sequences without results, another fingerprint is refused (results of other
 trackers are never overwritten).  Speed: compilation is timed separately (warm-up) and FPS
-excludes each sequence's first frame.
+excludes each sequence's first frame.  ``results_dir`` may be a URL (gs://...,
+etils.epath).
 
 Unreadable frames (`cost_jax.tracking.bad_frames`): the last box is carried
 over them (time 0) and they are listed in ``<seq>_bad_frames.txt``
@@ -34,6 +35,7 @@ import logging
 import os
 import time
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,9 +73,8 @@ def check_manifest(results_dir, tracker_name: str, fingerprint: dict) -> str:
   folder = os.path.join(os.fspath(results_dir), tracker_name)
   path = os.path.join(folder, MANIFEST)
   fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True))
-  if os.path.isfile(path):
-    with open(path, encoding='utf-8') as f:
-      stored = json.load(f).get('fingerprint')
+  if epath.Path(path).is_file():
+    stored = json.loads(epath.Path(path).read_text()).get('fingerprint')
     if stored != fingerprint:
       keys = sorted(
           k
@@ -86,8 +87,8 @@ def check_manifest(results_dir, tracker_name: str, fingerprint: dict) -> str:
           'tracker name (--config.track.tracker_name=...) or delete that folder.'
       )
     return folder
-  if os.path.isdir(folder) and any(
-      n.endswith('.txt') for n in os.listdir(folder)
+  if epath.Path(folder).is_dir() and any(
+      p.name.endswith('.txt') for p in epath.Path(folder).iterdir()
   ):
     raise ResultsConflictError(
         f'{folder} already holds results not written by this runner (no {MANIFEST}); refusing '
@@ -292,8 +293,8 @@ def _finish(folder, slot: _Slot, report: dict) -> None:
     results_io.atomic_write_text(bad_path, slot.bad.lines())
     report['bad_frames'][seq.name] = slot.bad.frames
     logging.warning('%s', slot.bad.summary())
-  elif os.path.exists(bad_path):  # from an earlier run, frames since fixed
-    os.remove(bad_path)
+  elif epath.Path(bad_path).exists():  # from an earlier run, frames since fixed
+    epath.Path(bad_path).unlink()
   results_io.write_boxes(
       os.path.join(folder, f'{seq.name}.txt'), np.stack(slot.boxes)
   )

@@ -12,7 +12,10 @@ per frame, 1 for frame 0) and ``<out>/tracked.mp4`` (H.264,
 ``show_scores`` also the candidates, `cost_jax.tracking.overlay`), all frame
 by frame, so a run that ends early (Ctrl-C, a stream that stops) keeps what
 it tracked.  ``<out>`` defaults to ``WORKDIR/track/<video name>``.  Weights
-as ``--mode=evaluate``.
+as ``--mode=evaluate``.  ``<out>`` (or WORKDIR) may be a URL (``gs://...``,
+etils.epath): the files are then written in a local temporary folder and
+copied there when the run ends (ffmpeg writes a local file, and a bucket
+object cannot grow frame by frame).
 
 An unreadable frame of a folder (`cost_jax.tracking.bad_frames`) gets the last
 box (score 0) and a grey frame in the video, and is listed in
@@ -23,32 +26,26 @@ box (score 0) and a grey frame in the video, and is listed in
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
-import threading
 import time
 
 import cv2
 import numpy as np
 
 from cost_jax import errors
-from cost_jax.evaluation import results_io
-from cost_jax.tracking import bad_frames, live, mp4, overlay
+from cost_jax.tracking import bad_frames, live
+from cost_jax.tracking import outputs as outputs_lib
 from cost_jax.tracking.tracker import Tracker, load_weights
 from input_pipeline.readers.frames import list_frames
 
 __all__ = [
     'track_video',
-    'track_from_flags',
+    'track_and_report',
     'parse_box',
     'open_frames',
     'VideoOpenError',
 ]
-
-_BOX_COLOUR = (0, 255, 0)  # BGR
-_TEXT_COLOUR = (255, 255, 255)
 
 
 class VideoOpenError(errors.UserError, OSError):
@@ -132,117 +129,6 @@ def _video_frames(capture, first):
     capture.release()
 
 
-def annotate(
-    frame_rgb, box, score, index: int, description: str, candidates=None
-) -> np.ndarray:
-  """A BGR copy of the frame with the box, score, frame index and description drawn
-  (and ``candidates`` of `Tracker.track_with_scores`, `overlay.draw_candidates`).
-  """
-  image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
-  if candidates is not None:
-    overlay.draw_candidates(image, candidates)
-  x, y, w, h = (int(round(v)) for v in box)
-  cv2.rectangle(image, (x, y), (x + w, y + h), _BOX_COLOUR, 2)
-  cv2.putText(
-      image,
-      f'{score:.2f}',
-      (x, max(y - 4, 10)),
-      cv2.FONT_HERSHEY_SIMPLEX,
-      0.4,
-      _BOX_COLOUR,
-      1,
-      cv2.LINE_AA,
-  )
-  lines = [f'#{index}'] + ([description] if description else [])
-  for k, line in enumerate(lines):
-    cv2.putText(
-        image,
-        line,
-        (4, 14 + 14 * k),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.4,
-        _TEXT_COLOUR,
-        1,
-        cv2.LINE_AA,
-    )
-  return image
-
-
-@contextlib.contextmanager
-def _interrupt_after():
-  """Holds a Ctrl-C (SIGINT) back until the block is done, then raises KeyboardInterrupt."""
-  if threading.current_thread() is not threading.main_thread():
-    yield  # signal handlers belong to the main thread
-    return
-  received = []
-  previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGINT, previous)
-  if received and previous is not signal.SIG_IGN:
-    raise KeyboardInterrupt
-
-
-class _Outputs:
-  """boxes.txt, scores.txt, bad_frames.txt and tracked.mp4 of one run, frame by frame."""
-
-  def __init__(self, out_dir, fps, description: str, codec: str = mp4.H264):
-    self.out_dir, self.fps, self.description = out_dir, fps or 30.0, description
-    self.codec = codec
-    self.video_path = os.path.join(out_dir, 'tracked.mp4')
-    self.writer = self.size = None
-    self.count = 0
-    os.makedirs(out_dir, exist_ok=True)
-    self.boxes = open(os.path.join(out_dir, 'boxes.txt'), 'w', encoding='utf-8')
-    self.scores = open(
-        os.path.join(out_dir, 'scores.txt'), 'w', encoding='utf-8'
-    )
-    self.bad_path = os.path.join(out_dir, 'bad_frames.txt')
-    if os.path.exists(self.bad_path):  # from an earlier run of this folder
-      os.remove(self.bad_path)
-
-  def add(
-      self, frame_rgb, box, score: float, error=None, candidates=None
-  ) -> None:
-    """Writes frame ``self.count``: its box, score and annotated frame (grey if ``error``).
-
-    A Ctrl-C meanwhile waits until the frame is in every file.
-    """
-    if self.writer is None:
-      self.size = (frame_rgb.shape[1], frame_rgb.shape[0])
-      self.writer = mp4.open_writer(
-          self.video_path, self.fps, self.size, self.codec
-      )
-    if error is not None:
-      frame_rgb = np.full((self.size[1], self.size[0], 3), 64, np.uint8)
-    text = (
-        self.description
-        if error is None
-        else 'unreadable frame: last box carried over'
-    )
-    image = annotate(frame_rgb, box, score, self.count, text, candidates)
-    if image.shape[1::-1] != self.size:
-      image = cv2.resize(image, self.size)
-    with _interrupt_after():
-      if error is not None:
-        with open(self.bad_path, 'a', encoding='utf-8') as f:
-          f.write(bad_frames.line(self.count, error.path))
-      self.writer.write(image)
-      self.boxes.write(results_io.format_boxes(np.asarray(box)[None]))
-      self.scores.write(f'{score:.4f}\n')
-      self.boxes.flush()
-      self.scores.flush()
-      self.count += 1
-
-  def close(self) -> None:
-    """Finalises the video and closes the text files (also after an error)."""
-    self.boxes.close()
-    self.scores.close()
-    if self.writer is not None:
-      self.writer.close()
-
-
 def track_video(
     config,
     workdir,
@@ -286,7 +172,7 @@ def track_video(
   if select_box:
     box = live.select_box(first)
   tracker.initialize(first, box, description)
-  outputs = _Outputs(out_dir, fps, description)
+  outputs = outputs_lib.Outputs(out_dir, fps, description)
   try:
     outputs.add(first, tracker.state_box, 1.0)
     times, stop, interrupted = _track_frames(
@@ -327,7 +213,9 @@ def _first_frame(frames, video):
   return first
 
 
-def _track_frames(tracker, frames, outputs: _Outputs, bad, show_scores: bool):
+def _track_frames(
+    tracker, frames, outputs: outputs_lib.Outputs, bad, show_scores: bool
+):
   """Tracks and writes every further frame -> (step times, bad-frame stop reason or None,
   whether Ctrl-C stopped it); what was written before a Ctrl-C stays."""
   times, stop = [], None
@@ -356,7 +244,7 @@ def _track_frames(tracker, frames, outputs: _Outputs, bad, show_scores: bool):
   return times, stop, False
 
 
-def _summary(outputs: _Outputs, times, bad) -> dict:
+def _summary(outputs: outputs_lib.Outputs, times, bad) -> dict:
   summary = {
       'frames': outputs.count,
       'out_dir': outputs.out_dir,
@@ -380,21 +268,28 @@ def _summary(outputs: _Outputs, times, bad) -> dict:
   return summary
 
 
-def track_from_flags(config, workdir) -> dict:
-  """main.py entry: reads --video, --box / --select_box, --description, --out and
-  --show_scores from absl flags."""
-  from absl import flags
-
-  f = flags.FLAGS
-  select = bool(f.select_box) and not f.box
+def track_and_report(
+    config,
+    workdir,
+    video: str,
+    box: str | None,
+    description: str = '',
+    out_dir: str | None = None,
+    show_scores: bool = False,
+    select_box: bool = False,
+) -> dict:
+  """`--mode=track` (main.py's flags as arguments): `track_video` on a box
+  given as 'x,y,w,h' text (or drawn, `select_box`), then prints where the
+  outputs are."""
+  select = bool(select_box) and not box
   summary = track_video(
       config,
       workdir,
-      f.video,
-      None if select else parse_box(f.box),
-      f.description,
-      f.out or None,
-      show_scores=f.show_scores,
+      video,
+      None if select else parse_box(box),
+      description,
+      out_dir or None,
+      show_scores=show_scores,
       select_box=select,
   )
   print(
