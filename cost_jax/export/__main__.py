@@ -16,6 +16,7 @@ import os
 import sys
 
 from absl import flags
+from etils import epath
 from ml_collections import config_flags
 
 from cost_jax import checkpointing
@@ -110,7 +111,7 @@ def run(args) -> dict:
         "nothing to export. Fix: pass --workdir=DIR (a training run) or "
         "--weights=FILE (converted weights)"
     )
-  if args.workdir and not os.path.isdir(args.workdir):
+  if args.workdir and not epath.Path(args.workdir).is_dir():  # or a bucket
     raise errors.InvalidValue(
         f"--workdir {args.workdir} is not a folder. Fix: give the --workdir "
         "the run was trained with"
