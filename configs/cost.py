@@ -262,7 +262,7 @@ def _track(size):
     k.min_size, k.size_lr = 2.0, 0.3
   k.batch_sequences = 16  # Sequences tracked at once by --mode=evaluate.
   k.tracker_name = 'cost'
-  k.protocol = ''  # '' = the dataset's own (cost_jax.analyze.DEFAULT_PROTOCOL).
+  k.protocol = ''  # '' = the dataset's own (cost_jax.evaluation.report.DEFAULT_PROTOCOL).
   # Converted weights (cost_jax.convert) for --mode=evaluate/track when the
   # workdir holds no checkpoint, e.g. the official TransT for `no_lb`.
   k.weights = ''

@@ -12,8 +12,8 @@ import os
 from etils import epath
 import numpy as np
 
-from cost_jax import analyze
 from cost_jax import data_roots
+from cost_jax.evaluation import report
 from cost_jax.evaluation import results_io
 from cost_jax.tracking import bad_frames
 from cost_jax.tracking import ncc
@@ -186,10 +186,10 @@ def score(
     boxes[tracker], times[tracker] = results_io.load_tracker_results(
         os.path.join(results_dir, tracker), sequences
     )
-  protocol = config.track.protocol or analyze.DEFAULT_PROTOCOL.get(
+  protocol = config.track.protocol or report.DEFAULT_PROTOCOL.get(
       name, 'pytracking'
   )
-  metrics = analyze.analyze(
+  metrics = report.analyze(
       sequences,
       boxes,
       protocol,
