@@ -12,8 +12,13 @@ import signal
 import tempfile
 import time
 
+from flax import traverse_util
+import jax
 import numpy as np
+import optax
 
+from configs import cost
+from cost_jax import train_step
 from tests import tolerances
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,8 +53,6 @@ def tiny_text_folder(root):
 
 def tiny_config(root, variant='smoke', num_steps=6):
   """The smoke config with a tiny random BERT, no dropout, global batch 4."""
-  from configs import cost
-
   config = cost.get_config(variant)
   config.text.path = tiny_text_folder(root)
   config.text.pretrained = False
@@ -67,8 +70,6 @@ def tiny_config(root, variant='smoke', num_steps=6):
 def global_batch(config, step, seed=0):
   """The global batch of `step` (numpy, the input pipeline's format); pairs
   0 and 1 (4 and 5, ...) share a description."""
-  from cost_jax import train_step
-
   rng = np.random.default_rng([seed, step])
   batch = train_step.synthetic_batch(
       config, config.train.batch_size, rng, TINY_BERT['vocab_size']
@@ -144,8 +145,6 @@ def sgd_optimizer(config, params):
   update turns a rounding-level gradient into a step of about +-lr whatever
   its sign, which another reduction order flips."""
   del params
-  import optax
-
   lr = config.train.lr
   return optax.sgd(lr), {'default': optax.constant_schedule(lr)}
 
@@ -163,9 +162,6 @@ def sgd_params_atol(lr, grad_norms, max_param):
 # --- test helpers ------------------------------------------------------------
 def flat_params(state):
   """{'a/b/kernel': numpy array} of a train state's params."""
-  import jax
-  from flax import traverse_util
-
   return {
       '/'.join(k): np.asarray(v)
       for k, v in traverse_util.flatten_dict(
@@ -176,8 +172,6 @@ def flat_params(state):
 
 def replicated(devices=None):
   """A replicated sharding over `devices` (default: all)."""
-  import jax
-
   devices = jax.devices() if devices is None else devices
   return jax.sharding.NamedSharding(
       jax.sharding.Mesh(np.array(devices), ('data',)),
@@ -186,8 +180,6 @@ def replicated(devices=None):
 
 
 def enable_compilation_cache():
-  import jax
-
   jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 
 

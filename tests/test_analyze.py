@@ -8,6 +8,7 @@ import pytest
 
 from cost_jax import analyze as A
 from cost_jax.evaluation import results_io
+from cost_jax.evaluation.scoring import score_frames
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -241,8 +242,6 @@ def test_got10k_repetitions_are_scored_together_as_the_toolkit_does(tmp_path):
   )
   overall = metrics['trackers']['toolkit']['overall']
   # ExperimentGOT10k: per sequence the IoUs of all runs are concatenated, then pooled.
-  from cost_jax.evaluation.scoring import score_frames
-
   ious = np.concatenate(
       [
           score_frames(r, s.boxes, s.visible, 'got10k', name=s.name)['iou'][1:][

@@ -8,14 +8,16 @@ over them and go on, or stop with what was tracked kept
 import dataclasses
 import logging
 import os
+from pathlib import Path
 import shutil
 
 import cv2
 import numpy as np
 import pytest
 
+from cost_jax import evaluate
 from cost_jax.evaluation import results_io
-from cost_jax.tracking import runner, video
+from cost_jax.tracking import bad_frames, runner, video
 from cost_jax.tracking import engine as engine_lib
 from cost_jax.tracking.tracker import Tracker
 from tests.test_track_video import moving_square_frames, read_video
@@ -126,8 +128,6 @@ def test_track_video_carries_the_box_over_bad_frames(
 def test_track_video_stops_with_what_was_tracked(
     smoke_model, tracker, folder, tmp_path, on_bad_frame, limit, stop_at
 ):
-  from cost_jax.tracking import bad_frames
-
   src, paths, _ = folder
   out = tmp_path / 'out'
   with pytest.raises(
@@ -155,8 +155,6 @@ def test_track_video_stops_with_what_was_tracked(
 def test_unreadable_first_frame_is_refused(
     smoke_model, tracker, folder, tmp_path
 ):
-  from cost_jax.tracking import bad_frames
-
   src, paths, _ = folder
   break_frames(paths, 0, 1)
   with pytest.raises(runner.FrameReadError, match=f'{paths[0]} .*first frame'):
@@ -282,11 +280,6 @@ def test_evaluator_stop_keeps_other_results(
 def test_evaluate_names_stopped_sequences_then_reports_bad_frames(
     smoke_model, tmp_path, capsys
 ):
-  from pathlib import Path
-
-  from cost_jax import evaluate
-  from cost_jax.tracking import bad_frames
-
   config = track_config(smoke_model, 'stop')
   data = tmp_path / 'data'
   seqs = short_sequences(str(data))

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from configs import cost
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -136,8 +138,6 @@ def test_peak_table():
 def test_missing_text_folder_gets_bert_base(tmp_path):
   """Without the paper's bert-base-uncased folder the device check still
   builds the paper model: a config.json of the BERT-base architecture."""
-  from configs import cost
-
   config = cost.get_config('paper')
   config.text.path = str(tmp_path / 'absent')
   folder = tmp_path / 'text'

@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip('torch')
 
 import jax  # noqa: E402
+import orbax.checkpoint as ocp  # noqa: E402
 
 from configs import cost  # noqa: E402
 from cost_jax import convert  # noqa: E402
@@ -563,8 +564,6 @@ def test_round_trip_export_reference_import(tmp_path, tiny_bert_folder):
   restored = convert.load_converted(str(back), zeros_like_model(config))
   jax.tree.map(np.testing.assert_array_equal, restored, variables)
   # An Orbax checkpoint (any item layout holding 'params') exports the same.
-  import orbax.checkpoint as ocp
-
   ocp.PyTreeCheckpointer().save(
       str(tmp_path / 'ckpt'), {'step': 7, 'state': variables}
   )

@@ -39,8 +39,20 @@ import shlex
 import subprocess
 import sys
 
+from absl import flags
+import cv2
+import jax
 import numpy as np
 import pytest
+
+from configs import cost
+from cost_jax import ablations
+from cost_jax import cli
+from cost_jax.checkpointing import Checkpoints
+from cost_jax.convert import __main__ as convert_main
+from cost_jax.evaluation.protocols import PROTOCOLS
+from cost_jax.models import factory
+from tests.test_track_video import fourcc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ['README.md', 'BENCHMARKS.md', 'checkpoints/README.md'] + sorted(
@@ -201,8 +213,6 @@ def is_placeholder(value):
 @functools.lru_cache(maxsize=None)
 def load_config(spec):
   """'configs/cost.py:demo,no_lb' -> (ConfigDict, problem or None); '[...]' is optional syntax."""
-  from configs import cost
-
   path, _, variant = re.sub(r'\[[^\]]*\]', '', spec).partition(':')
   if not os.path.isfile(os.path.join(ROOT, path)):
     return None, f'no config file {path!r}'
@@ -252,8 +262,9 @@ def config_field_problem(config, key, value=None):
 @functools.lru_cache(maxsize=None)
 def main_flags():
   """{name: absl Flag} of main.py (imported, not run)."""
-  import main  # noqa: F401  (defines the flags)
-  from absl import flags
+  # Lazy: importing main defines its absl flags on the global FLAGS; only the
+  # tests that need them do, once (cached).
+  import main  # noqa: F401
 
   return {name: flags.FLAGS[name] for name in flags.FLAGS}
 
@@ -262,8 +273,6 @@ def command_flags(target, sub=None):
   """({name: absl Flag}, required names) of `python [-m] TARGET [SUB]`."""
   if target == 'main.py':
     return main_flags(), frozenset()
-  from cost_jax import cli
-
   module = importlib.import_module(ABSL_MODULES[target])
   takes_sub = target in ('cost_jax.convert', 'cost_jax.analyze')
   fv = module.make_flags(sub) if takes_sub else module.make_flags()
@@ -276,8 +285,6 @@ def _sub_command(target, words):
     return words.pop(0), None
   if target != 'cost_jax.convert':
     return None, None
-  from cost_jax.convert import __main__ as convert_main
-
   if not words or words[0].startswith('-'):
     return (
         None,
@@ -297,12 +304,8 @@ def default_config(target, sub, args):
   if target == 'main.py':
     return 'configs/cost.py'
   if target == 'cost_jax.ablations':
-    from cost_jax import ablations
-
     return ablations.DEFAULT_CONFIG
   if target == 'cost_jax.convert' and sub != 'export':
-    from cost_jax.convert import __main__ as convert_main
-
     return convert_main.default_config(sub, list(args))
   return None
 
@@ -701,8 +704,6 @@ def config_mentions(text):
 
 
 def test_config_fields_named_in_the_docs_exist():
-  from configs import cost
-
   configs = [cost.get_config(v) for v in ('paper', 'demo', 'smoke')]
   problems, count = [], 0
   for path in DOCS:
@@ -717,8 +718,6 @@ def test_config_fields_named_in_the_docs_exist():
 
 
 def test_every_protocol_is_documented():
-  from cost_jax.evaluation.protocols import PROTOCOLS
-
   text = doc_text('docs/evaluation.md')
   missing = [name for name in PROTOCOLS if f'| `{name}` |' not in text]
   assert not missing, f'docs/evaluation.md has no row for protocols {missing}'
@@ -730,8 +729,6 @@ BOX = (120, 80, 14, 12)
 
 def triangle_frames(n=6, size=(320, 240)):
   """BGR frames: a red triangle in BOX moving left on grey."""
-  import cv2
-
   frames = []
   for t in range(n):
     frame = np.full((size[1], size[0], 3), 90, np.uint8)
@@ -746,8 +743,6 @@ def triangle_frames(n=6, size=(320, 240)):
 
 def write_clip(folder, frames):
   """clip.mp4 and frames/clip/000001.jpg ... in `folder`."""
-  import cv2
-
   h, w = frames[0].shape[:2]
   writer = cv2.VideoWriter(
       os.path.join(folder, 'clip.mp4'),
@@ -767,11 +762,6 @@ def write_clip(folder, frames):
 
 def write_demo_checkpoint(workdir):
   """An untrained `demo` checkpoint as training writes it (zeros: no init compile)."""
-  import jax
-  from configs import cost
-  from cost_jax.checkpointing import Checkpoints
-  from cost_jax.models import factory
-
   config = cost.get_config('demo')
   model, spec = factory.create_model(config)
   variables = jax.tree.map(
@@ -823,8 +813,6 @@ def test_python_api_example_runs(demo_run, monkeypatch, capsys):
 @contextlib.contextmanager
 def absl_flags(argv):
   """main.py's flags parsed from `argv`, unparsed afterwards."""
-  from absl import flags
-
   main_flags()
   flags.FLAGS(list(argv))
   try:
@@ -836,8 +824,9 @@ def absl_flags(argv):
 def test_track_commands_run(demo_run, monkeypatch):
   """The --mode=track commands on a video file or frame folder run (camera and stream
   commands are only checked: tests/test_live.py tracks a stream)."""
+  # Lazy: importing main defines its absl flags on the global FLAGS (see
+  # main_flags).
   import main
-  from tests.test_track_video import fourcc
 
   track = [
       c
@@ -858,12 +847,12 @@ def test_track_commands_run(demo_run, monkeypatch):
     assert not any(
         a.startswith('--config.') for a in argv
     ), 'overrides need a subprocess'
-    with absl_flags(argv) as flags:
+    with absl_flags(argv) as parsed:
       main.main([argv[0]])
-      video = os.path.splitext(os.path.basename(os.path.normpath(flags.video)))[
-          0
-      ]
-      out = flags.out or os.path.join(flags.workdir, 'track', video)
+      video = os.path.splitext(
+          os.path.basename(os.path.normpath(parsed.video))
+      )[0]
+      out = parsed.out or os.path.join(parsed.workdir, 'track', video)
     with open(os.path.join(out, 'boxes.txt'), encoding='utf-8') as f:
       lines = f.read().splitlines()
     assert lines[0] == '120.000,80.000,14.000,12.000' and len(lines) == len(

@@ -11,6 +11,7 @@ import os
 import re
 
 import cv2
+import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -139,8 +140,6 @@ def test_stablehlo_step_has_a_symbolic_batch(run_dir, tmp_path):
 
 
 def test_window_max_pool_equals_flax_max_pool():
-  import flax.linen as nn
-
   x = np.random.default_rng(1).normal(size=(2, 9, 12, 4)).astype(np.float32) - 3
   for padding in (((1, 1), (1, 1)), "VALID", ((0, 1), (2, 0))):
     want = nn.max_pool(x, (3, 3), (2, 2), padding=padding)

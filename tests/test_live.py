@@ -19,6 +19,7 @@ import pytest
 from cost_jax.tracking import live, video
 from cost_jax.tracking.tracker import Tracker
 from tests.test_track_video import moving_square_frames, read_outputs, read_video
+from tests.test_tracker import save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES = 30
@@ -28,6 +29,8 @@ PACKET = 188  # MPEG-TS packet size: the served part ends on a packet boundary
 
 def write_ts(path, frames, fps=10):
   """H.264 in MPEG-TS, every frame a keyframe (a cut loses at most the frame it cuts)."""
+  # Lazy: imageio-ffmpeg is optional at runtime (cost_jax.tracking.mp4 falls
+  # back without it); only the stream clip needs it.
   import imageio_ffmpeg
 
   h, w = frames[0].shape[:2]
@@ -176,8 +179,6 @@ def test_ctrl_c_keeps_everything_tracked(smoke_model, clip, tmp_path):
   mid-run however slowly the process starts: if it has tracked every frame sent, it is
   waiting for the next one (stream_timeout 15 s, longer than the poll below needs).
   """
-  from tests.test_tracker import save_checkpoint
-
   config, _, _, variables = smoke_model
   save_checkpoint(str(tmp_path / "run"), config, variables)
   out = tmp_path / "out"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from cost_jax import analyze
 from cost_jax.evaluation import metrics as M
 from cost_jax.evaluation import protocols as P
 from cost_jax.evaluation.scoring import evaluate, evaluate_sequence
@@ -31,13 +32,11 @@ def _imported_modules(path):
 
 
 def test_evaluation_imports_no_ml_framework():
-  import cost_jax.analyze
-
   folder = os.path.dirname(M.__file__)
   files = [
       os.path.join(folder, f) for f in os.listdir(folder) if f.endswith('.py')
   ]
-  for path in files + [cost_jax.analyze.__file__]:
+  for path in files + [analyze.__file__]:
     banned = set(_imported_modules(path)) & {
         'jax',
         'flax',

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from configs import cost
+from cost_jax import ablations
 from cost_jax import text as text_lib
 from cost_jax.models import factory
 from tests import tolerances
@@ -216,8 +217,6 @@ def test_unknown_variant_and_missing_text_folder(tmp_path):
 
 
 def test_ablation_table_gives_mean_and_sample_sd():
-  from cost_jax import ablations
-
   scores = {
       (a, s, t): {'auc': 0.1 * (s + 1), 'precision': 0.2, 'norm_precision': 0.3}
       for _, a in ablations.VARIANTS

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cost_jax import evaluate, evaluate_many
+from input_pipeline import synthetic
 from tests import tolerances
 from tests.test_tracker import save_checkpoint
 
@@ -19,8 +20,6 @@ TRACKERS = ("cost-step1", "cost-step2", "ncc", "static")
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
   """Two tiny synthetic sets: VL-SOT500 layout (2 videos) and LaSOT layout (2 test videos)."""
-  from input_pipeline import synthetic
-
   base = tmp_path_factory.mktemp("multi_data")
   synthetic.generate(
       str(base / "vlsot"),

@@ -8,6 +8,7 @@ W/params_<process>.npz. With --num_processes 1 it is a plain run.
 """
 
 import argparse
+import faulthandler
 import os
 import signal
 import socket
@@ -15,9 +16,15 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
+from cost_jax import checkpointing
+from cost_jax import distributed
+from cost_jax import optim
+from cost_jax import train
+from cost_jax import train_step
 from tests import batches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,24 +55,18 @@ def mp_config(root, norm='frozen'):
 
 def use_sgd():
   """optim.make_optimizer -> batches.sgd_optimizer in this process."""
-  from cost_jax import optim
-
   optim.make_optimizer = batches.sgd_optimizer
 
 
 @pytest.fixture(autouse=True)
 def plain_sgd(monkeypatch):
   """The in-process runs and restores use the workers' optimizer."""
-  from cost_jax import optim
-
   monkeypatch.setattr(optim, 'make_optimizer', batches.sgd_optimizer)
 
 
 # --- worker ------------------------------------------------------------------
 def worker(args):
   use_sgd()
-  from cost_jax import distributed
-
   if args.num_processes > 1:
     distributed.maybe_initialize(
         coordinator=args.coordinator,
@@ -73,9 +74,6 @@ def worker(args):
         process_id=args.process_id,
         heartbeat_timeout_s=args.heartbeat,
     )
-  import jax
-  from cost_jax import train
-
   config = mp_config(args.root, args.norm)
   iterator = batches.batch_iterator
   if args.die_after is not None:
@@ -172,8 +170,6 @@ def run_ok(root, workdir, **kw):
 
 # --- tests -------------------------------------------------------------------
 def test_distributed_flags_and_env():
-  from cost_jax import distributed
-
   assert not distributed.wanted(env={})
   assert not distributed.wanted(enabled=False, env={})
   assert distributed.wanted(enabled=True, env={})
@@ -246,9 +242,6 @@ def test_processes_agree_and_only_chief_logs(two_process_run):
 def test_equals_one_process_four_devices(two_process_run, tmp_path):
   """The 2-process run (killed, then resumed) ends where an uninterrupted
   1-process x 4-device run of the same global batches does."""
-  import jax
-  from cost_jax import train
-
   batches.enable_compilation_cache()
   root, _, params, _, _ = two_process_run
   config = mp_config(root)
@@ -260,8 +253,6 @@ def test_equals_one_process_four_devices(two_process_run, tmp_path):
 
 
 def test_checkpoint_restores_in_one_process(two_process_run):
-  from cost_jax import checkpointing, train_step
-
   root, workdir, params, _, _ = two_process_run
   config = mp_config(root)
   ckpts = checkpointing.Checkpoints(workdir, config)
@@ -290,8 +281,6 @@ def test_global_batch_norm_across_processes_optimized(tmp_path):
 
 
 def main():
-  import faulthandler
-
   faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: Python stacks.
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument('--root', required=True)

@@ -23,6 +23,7 @@ from cost_jax.models.spec import BertConfig  # noqa: E402
 from cost_jax.models.layers import sine_position_encoding  # noqa: E402
 from torch_reference import parity  # noqa: E402
 from torch_reference.parity import SMALL_BERT, inputs  # noqa: E402
+from torch_reference.transt import PositionEmbeddingSine  # noqa: E402
 from tests import tolerances  # noqa: E402
 
 # JAX and torch sum in other orders (tests/tolerances.py). The longest chain
@@ -176,8 +177,6 @@ def test_end_to_end_smoke(smoke_stages):
 
 def test_positions_equal_detr_sine():
   """The JAX table equals the reference's DETR sine encoding."""
-  from torch_reference.transt import PositionEmbeddingSine
-
   ref = PositionEmbeddingSine(128)(torch.zeros(1, 1, 16, 16))
   parity.diff(
       'positions 16x16', sine_position_encoding(16, 16, 256), ref, POSITIONS_TOL

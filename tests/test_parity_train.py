@@ -19,6 +19,7 @@ import jax  # noqa: E402
 from configs import cost  # noqa: E402
 from cost_jax import losses  # noqa: E402
 from cost_jax.convert import names  # noqa: E402
+from cost_jax.models.spec import spec_from_config  # noqa: E402
 from torch_reference import losses as ref_losses  # noqa: E402
 from torch_reference import parity  # noqa: E402
 from torch_reference.parity import SMALL_BERT, inputs  # noqa: E402
@@ -164,8 +165,6 @@ def test_loss_on_outputs_matches_torch(variant):
   """TransT's matcher + 2-class CE, and COST's visual400 grid: the loss terms
   and d loss / d (logits, boxes) on random head outputs (no network)."""
   config = cost.get_config(variant)
-  from cost_jax.models.spec import spec_from_config
-
   spec = spec_from_config(config, SMALL_BERT)
   n = spec.grid_side**2
   rng = np.random.default_rng(7)

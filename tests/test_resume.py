@@ -17,9 +17,16 @@ import subprocess
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import cost
+from cost_jax import checkpointing
+from cost_jax import train
+from cost_jax import train_step
+from cost_jax.tracking import tracker
 from tests import batches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,9 +38,6 @@ BIG = 4 << 20  # float32 entries per array of the async-save test (16 MiB).
 
 def dummy_state(value, sharding):
   """A train-state-shaped tree of arrays filled with `value`."""
-  import jax
-  import jax.numpy as jnp
-
   fill = lambda shape: jax.device_put(
       jnp.full(shape, value, jnp.float32), sharding
   )
@@ -48,8 +52,6 @@ def dummy_state(value, sharding):
 # --- child processes ---------------------------------------------------------
 def train_until_killed(root, workdir):
   """Trains with a checkpoint at step 3, then waits for more data forever."""
-  from cost_jax import train
-
   config = batches.tiny_config(root)
   config.train.ckpt_every = KILL_AFTER
   train.train(config, workdir, batches.blocking_iterator(KILL_AFTER))
@@ -57,9 +59,6 @@ def train_until_killed(root, workdir):
 
 def save_then_die(directory):
   """Completes a save of step 1, starts an async save of step 2, SIGKILLs."""
-  import jax
-  from cost_jax import checkpointing
-
   config = batches.tiny_config(directory)
   ckpts = checkpointing.Checkpoints(directory, config, every=1)
   sharding = batches.replicated()
@@ -92,8 +91,6 @@ def saving_config(root):
 def full_run(tmp_path_factory):
   """6 uninterrupted steps in process, checkpoints at 3 and 6:
   (root, workdir, params)."""
-  from cost_jax import train
-
   batches.enable_compilation_cache()
   root = str(tmp_path_factory.mktemp('resume'))
   workdir = os.path.join(root, 'full')
@@ -124,8 +121,6 @@ def test_run_writes_logs_and_loss_curve(full_run):
 
 
 def test_resume_after_sigkill_is_exact(full_run):
-  from cost_jax import train
-
   root, _, expected = full_run
   workdir = os.path.join(root, 'killed')
   proc = child('train_until_killed', root, workdir)
@@ -148,8 +143,6 @@ def test_resume_after_sigkill_is_exact(full_run):
 
 
 def test_sigterm_saves_a_checkpoint_before_exit(full_run):
-  from cost_jax import checkpointing, train
-
   root = full_run[0]
   workdir = os.path.join(root, 'sigterm')
 
@@ -168,9 +161,6 @@ def test_sigterm_saves_a_checkpoint_before_exit(full_run):
 
 
 def test_kill_during_async_save_keeps_last_complete_checkpoint(tmp_path):
-  import jax
-  from cost_jax import checkpointing
-
   proc = child('save_then_die', str(tmp_path))
   output = proc.communicate(timeout=240)[0]
   assert proc.returncode == -signal.SIGKILL, output[-3000:]
@@ -192,8 +182,6 @@ def test_kill_during_async_save_keeps_last_complete_checkpoint(tmp_path):
 
 
 def test_checkpoint_of_another_config_is_refused(full_run):
-  from cost_jax import checkpointing, train
-
   root, workdir, _ = full_run
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   before = sorted(
@@ -219,9 +207,6 @@ def test_checkpoint_of_another_config_is_refused(full_run):
 
 
 def test_restore_on_another_device_count(full_run):
-  import jax
-  from cost_jax import checkpointing, train_step
-
   root, workdir, expected = full_run
   config = batches.tiny_config(root)
   setup = train_step.setup(config, devices=jax.devices()[:1])
@@ -278,8 +263,6 @@ def unreadable_warnings(caplog, step_dir):
 def test_tracking_skips_an_unreadable_newest_checkpoint(
     full_run, caplog, monkeypatch
 ):
-  from cost_jax.tracking import tracker
-
   root, workdir, _ = full_run
   corrupt, before = corrupt_copy(workdir, 'corrupt_track')
   only_three = os.path.join(root, 'only_three')
@@ -313,9 +296,6 @@ def test_tracking_skips_an_unreadable_newest_checkpoint(
 def test_training_resumes_exactly_from_the_newest_readable_checkpoint(
     full_run, caplog
 ):
-  from cost_jax import train
-  from cost_jax.tracking import tracker
-
   root, workdir, expected = full_run
   corrupt, before = corrupt_copy(workdir, 'corrupt_train')
   ckpt_dir = os.path.join(corrupt, 'checkpoints')
@@ -336,9 +316,6 @@ def test_training_resumes_exactly_from_the_newest_readable_checkpoint(
 
 
 def test_no_readable_checkpoint_stops_before_anything_changes(full_run):
-  from cost_jax import checkpointing, train
-  from cost_jax.tracking import tracker
-
   root, workdir, _ = full_run
   corrupt, before = corrupt_copy(workdir, 'corrupt_all', (KILL_AFTER, STEPS))
   listing = sorted(glob.glob(os.path.join(corrupt, '**'), recursive=True))
@@ -367,9 +344,6 @@ if __name__ == '__main__':
 
 
 def test_missing_dataset_roots_stop_before_anything_is_built(tmp_path):
-  from configs import cost
-  from cost_jax import train
-
   config = cost.get_config('paper')
   config.data.roots.lasot = str(tmp_path / 'no_lasot')
   workdir = tmp_path / 'run'

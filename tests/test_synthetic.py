@@ -11,7 +11,8 @@ from input_pipeline import synthetic
 from input_pipeline.readers import load_dataset
 from input_pipeline.stats import box_sizes, relative_speed
 from input_pipeline.synth_labels import annotate
-from input_pipeline.synth_scene import COLOURS, SynthOptions
+from input_pipeline.synth_render import render_frames
+from input_pipeline.synth_scene import COLOURS, GREY, SynthOptions
 
 NUM_VIDEOS, SEED = 10, 7
 
@@ -214,9 +215,6 @@ def _centre_bgr(frame, box):
 def test_language_set_hides_the_colour_in_the_first_frame():
   """'language' mode: every distractor has the target's shape and another
   colour; the target is grey at frame 0 and in its named colour later."""
-  from input_pipeline.synth_render import render_frames
-  from input_pipeline.synth_scene import GREY
-
   opts = SynthOptions(
       frames=6,
       distractors='language',

@@ -30,8 +30,6 @@ def dirs(tmp_path_factory):
 
 def _load(name, split, dirs):
   manual, data_dir = dirs
-  import input_pipeline.tfds_builders  # noqa: F401
-
   return tfds.load(
       name,
       split=split,

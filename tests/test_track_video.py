@@ -64,6 +64,9 @@ def fourcc(path) -> str:
 
 def ffmpeg_codec(path) -> str:
   """The video codec that ffmpeg reports (imageio-ffmpeg's; it ships no ffprobe)."""
+  # Lazy: imageio-ffmpeg is optional at runtime (cost_jax.tracking.mp4 falls
+  # back without it); the other helpers here, which other test files import,
+  # do not need it.
   import imageio_ffmpeg
 
   out = subprocess.run(

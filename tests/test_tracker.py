@@ -15,11 +15,17 @@ import numpy as np
 import pytest
 
 from configs import cost as cost_config
+from cost_jax import evaluate
+from cost_jax.checkpointing import Checkpoints
+from cost_jax.convert import names, store
 from cost_jax.evaluation import results_io
 from cost_jax.models import factory
 from cost_jax.tracking import engine as engine_lib
 from cost_jax.tracking import runner
+from cost_jax.tracking import tracker as tracker_lib
 from cost_jax.tracking.tracker import Tracker
+from input_pipeline import synthetic
+from input_pipeline.readers import load_dataset
 from tests import tolerances
 
 
@@ -201,9 +207,6 @@ def test_select_and_decode_matches_transt(grid):
 
 def short_sequences(root):
   """Five synthetic sequences of different lengths (1 to 9 frames)."""
-  from input_pipeline import synthetic
-  from input_pipeline.readers import load_dataset
-
   synthetic.generate(root, num_videos=5, frames=9, size=(96, 72), seed=3)
   seqs = sorted(load_dataset('synthetic', root, 'all'), key=lambda s: s.name)
   lengths = [9, 3, 1, 6, 4]
@@ -367,17 +370,12 @@ def save_checkpoint(workdir, config, variables, step=7):
       'batch_stats': variables['batch_stats'],
       'opt_state': {'count': np.zeros((), np.int32)},
   }
-  from cost_jax.checkpointing import Checkpoints
-
   checkpoints = Checkpoints(workdir, config, every=1, keep=3, async_save=False)
   checkpoints.save(step, state, force=True)
   checkpoints.close()
 
 
 def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
-  from cost_jax import evaluate
-  from cost_jax.tracking import tracker as tracker_lib
-
   config, _, _, variables = smoke_model
   config = config.copy_and_resolve_references()
   # frames: <root>/VL-SOT2x0/<video>/img/000001.jpg
@@ -418,8 +416,6 @@ def test_evaluate_end_to_end_and_resume(smoke_model, sequences, tmp_path):
 
 
 def test_from_converted_weights(smoke_model, tmp_path):
-  from cost_jax.convert import names, store
-
   config, _, _, variables = smoke_model
   flat = {k: np.asarray(v) for k, v in names.flatten(variables).items()}
   full = str(tmp_path / 'full.safetensors')

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cost_jax import errors
+from input_pipeline import synthetic
 from tests import batches
 from tests.test_tracker import save_checkpoint
 
@@ -19,8 +20,6 @@ SMOKE = 'configs/cost.py:smoke'
 def inputs(smoke_model, tmp_path_factory):
   """{'workdir': a smoke checkpoint, 'frames': a 96x72 frame folder,
   'dataset': a synthetic set whose ground truth has a malformed line 2}."""
-  from input_pipeline import synthetic
-
   config, _, _, variables = smoke_model
   root = tmp_path_factory.mktemp('user_errors')
   save_checkpoint(str(root / 'run'), config, variables)

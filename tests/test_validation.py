@@ -1,12 +1,16 @@
 """Validation during training: scores by hand, and a Validator run."""
 
+import json
 import math
 import os
 
 import numpy as np
 import pytest
 
+from cost_jax import train_log
 from cost_jax import validation
+from input_pipeline import synthetic
+from input_pipeline.readers import load_dataset
 
 
 def test_sequence_scores_skip_the_first_and_absent_frames():
@@ -42,9 +46,6 @@ def test_mean_scores_in_percent_ignore_empty_sequences():
 
 
 def test_validator_tracks_and_reports_baselines(smoke_model, tmp_path):
-  from input_pipeline import synthetic
-  from input_pipeline.readers import load_dataset
-
   config, _, _, variables = smoke_model
   synthetic.generate(
       str(tmp_path), num_videos=2, frames=5, size=(96, 72), seed=3
@@ -66,9 +67,6 @@ def test_validator_tracks_and_reports_baselines(smoke_model, tmp_path):
 def test_loss_curve_merges_validation_rows_of_the_same_step(tmp_path):
   """Validation rows share steps with the loss rows; both must be plotted
   (a later row of a step used to replace the earlier one)."""
-  import json
-  from cost_jax import train_log
-
   rows = [
       {'step': 25, 'loss': 8.0, 'ce': 0.69, 'ce_const': 0.69},
       {'step': 50, 'loss': 7.0, 'ce': 0.5, 'ce_const': 0.69},

@@ -17,6 +17,8 @@ output carries about depth x length roundings, so
 
 import math
 
+from cost_jax import crops
+
 U = 2.0**-24
 
 
@@ -49,7 +51,5 @@ def smoke_tracking_px(boxes, factor):
   of a tie (the argmax cell, the ceil of s_x); a flip would jump by a grid
   cell (s_x / 21 px), not drift.
   """
-  from cost_jax import crops  # pylint: disable=g-import-not-at-top
-
   s_x = max(crops.context_crop_side(w, h, factor) for _, _, w, h in boxes)
   return math.sqrt(len(boxes)) * SMOKE_FORWARD_RTOL * (s_x + 1)
