@@ -32,7 +32,6 @@ from benchmarks import tracker_speed as ts  # noqa: E402
 from benchmarks import train_step as tsb  # noqa: E402
 from benchmarks.timing import summary  # noqa: E402
 from cost_jax.models import factory  # noqa: E402
-from cost_jax.tracking import runner as runner_lib  # noqa: E402
 
 MB = 1e6
 
@@ -183,7 +182,7 @@ def step_args(engine, batch):
       0, 255, (1, spec.template_size, spec.template_size, 3), dtype=np.uint8
   )
   template, text = engine.encode(z, ts.random_tokens(spec))
-  template, text = runner_lib.batch_caches(engine, template, text, batch)
+  template, text = engine.batch_caches(template, text, batch)
   crops = rng.integers(
       0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
   )

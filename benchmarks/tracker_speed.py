@@ -46,7 +46,6 @@ from benchmarks.timing import fmt, summary  # noqa: E402
 from configs import cost as cost_config  # noqa: E402
 from cost_jax import crops as crops_lib  # noqa: E402
 from cost_jax.models import factory, rewrites  # noqa: E402
-from cost_jax.tracking import runner  # noqa: E402
 from cost_jax.tracking.engine import Engine  # noqa: E402
 from cost_jax.tracking.tracker import Tracker  # noqa: E402
 
@@ -223,7 +222,7 @@ def batched_jax(engine: Engine, batch: int, steps: int, seed: int = 0):
   side = spec.template_size
   z = rng.integers(0, 255, (1, side, side, 3), dtype=np.uint8)
   template, text = engine.encode(z, random_tokens(spec))
-  template, text = runner.batch_caches(engine, template, text, batch)
+  template, text = engine.batch_caches(template, text, batch)
   crops = rng.integers(
       0, 255, (batch, spec.search_size, spec.search_size, 3), dtype=np.uint8
   )

@@ -258,6 +258,13 @@ def _track(size):
   k.window_influence = 0.49
   k.min_size = 10.0  # TransT; px.
   k.size_lr = 1.0  # Box size follows the prediction at this rate (1 = TransT).
+  # Where to search (cost_jax.tracking.search): 'velocity' centres the search
+  # on the constant-velocity prediction; redetect_tiles > 1 searches n x n
+  # tiled crops when the chosen candidate scores below lost_score.
+  k.motion = 'none'  # TransT: around the last box.
+  k.lost_score = 0.0
+  k.redetect_tiles = 1  # 1 = off (TransT).
+  k.redetect_stride = 0.75  # Tile spacing, in search-region sides.
   if size == 'demo':  # 5-25 px targets: a 10 px floor inflates most boxes.
     k.min_size, k.size_lr = 2.0, 0.3
   k.batch_sequences = 16  # Sequences tracked at once by --mode=evaluate.

@@ -87,6 +87,12 @@ def _track_fingerprint(track) -> dict:
   out = {k: track[k] for k in ('window_influence', 'min_size')}
   if track.get('size_lr', 1.0) != 1.0:
     out['size_lr'] = track.size_lr
+  if track.get('motion', 'none') != 'none':
+    out['motion'] = track.motion
+  if track.get('redetect_tiles', 1) > 1:
+    out.update({k: track[k] for k in ('redetect_tiles', 'redetect_stride')})
+  if out.get('motion') or out.get('redetect_tiles'):
+    out['lost_score'] = track.lost_score
   return out
 
 

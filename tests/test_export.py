@@ -106,6 +106,38 @@ def test_artefact_tracks_like_the_jax_tracker(
   assert_same_track(fmt, track_with_artefact(path, *video), jax_boxes)
 
 
+def test_artefact_steps_the_redetection_tiles_like_jax(
+    run_dir, video, tmp_path
+):
+  # Re-detection (track.redetect_tiles) runs the step on 8 tiles at once with
+  # the sequence's caches repeated: the artefact must accept batch 8 and the
+  # repeated caches must be built without tracing its (non-JAX) functions.
+  # (Whole tracks are not compared: with random weights every tile scores
+  # ~0.5, and rounding would flip which tile wins.)
+  frames, box = video
+  config = cost.get_config("smoke")
+  config.track.update(motion="velocity", redetect_tiles=3, lost_score=0.5)
+  bundle = Bundle(export(run_dir, tmp_path, "stablehlo"))
+  engines = [
+      Tracker.from_workdir(config, run_dir).engine,
+      runtime.engine(bundle),
+  ]
+  # (the artefact's own config keeps the exported run's: no re-detection)
+  offsets = engines[0].redetect_offsets
+  rows = []
+  for e in engines:
+    state, z = e.start(frames[0], box)
+    caches = e.batch_caches(*e.encode(z, e.tokenize(DESCRIPTION)), 8)
+    side = e.search_side(state)
+    pairs = [e.search_crop(frames[1], state, o * side) for o in offsets]
+    crops, geometry = (np.stack(x) for x in zip(*pairs))
+    rows.append(np.asarray(e.step(e.variables, crops, *caches, geometry)))
+  assert rows[0].shape == (8, 5)
+  np.testing.assert_allclose(rows[1][:, :4], rows[0][:, :4], atol=TOL_PX)
+  # Probabilities in [0, 1] off by the network's ~1e-6 relative difference.
+  np.testing.assert_allclose(rows[1][:, 4], rows[0][:, 4], atol=1e-5)
+
+
 def test_artefact_keeps_the_runs_tracker_settings(tmp_path):
   """The config saved with the checkpoint (not the variant's defaults) goes
   into the artefact, so its runtime tracks with the run's settings."""

@@ -120,6 +120,91 @@ def test_oracle_tracker_follows_the_square_exactly(variant):
   )  # it really moved, to edges
 
 
+def lost_aware(forward):
+  """The oracle, with all logits low when the crop holds no square (so the
+  chosen candidate's probability says the target is lost)."""
+
+  def wrapped(variables, crops, template, text):
+    out = forward(variables, crops, template, text)
+    seen = jnp.any(jnp.min(crops, axis=-1) >= 128, axis=(1, 2))
+    low = jnp.full_like(out['logits'], -10.0)
+    seen = seen.reshape((-1,) + (1,) * (out['logits'].ndim - 1))
+    return {**out, 'logits': jnp.where(seen, out['logits'], low)}
+
+  return wrapped
+
+
+def fast_square_video(side=16, steps=12, speed=(40, 6), size=(480, 160)):
+  """A side x side white square moving ``speed`` px per frame: 2.5 of its
+  sides in x, beyond the +-2 sides a 4x search region reaches."""
+  rng = np.random.default_rng(3)
+  frames, boxes = [], []
+  for t in range(steps):
+    x, y = 10 + speed[0] * t, 60 + speed[1] * t
+    frame = rng.integers(0, 60, (size[1], size[0], 3), dtype=np.uint8)
+    frame[y : y + side, x : x + side] = 255
+    frames.append(frame)
+    boxes.append([x, y, side, side])
+  return frames, np.asarray(boxes, np.float64)
+
+
+@pytest.mark.parametrize(
+    'settings, follows',
+    [
+        ({}, False),  # TransT's search: the square leaves it at frame 1
+        ({'motion': 'velocity'}, False),  # no displacement seen yet
+        ({'redetect_tiles': 3}, True),  # found again every frame
+        ({'motion': 'velocity', 'redetect_tiles': 3}, True),
+    ],
+)
+def test_fast_target_needs_redetection(settings, follows):
+  config = cost_config.get_config('smoke')
+  config.track.update(settings, lost_score=0.5)
+  variables, spec = zero_variables(config)
+  forward = lost_aware(oracle_forward(spec.grid_side, False, 128))
+  tracker = Tracker(config, variables, forward=forward)
+  frames, boxes = fast_square_video()
+  tracker.initialize(frames[0], boxes[0], 'the white square')
+  out = np.array([tracker.track(f)[0] for f in frames[1:]])
+  # Side 16 -> s_x = 64, resized to the smoke's 128 px crop: the oracle finds
+  # each edge to one crop pixel, half an image pixel, so x, y are off by
+  # < 0.5 px and w, h by < 1 px (see test_oracle_tracker_with_resized_crops);
+  # a lost frame is off by the 40 px step.
+  hit = np.all(np.abs(out - boxes[1:]) <= 1.0, axis=1)
+  assert hit.all() == follows, hit
+
+
+def test_velocity_keeps_the_redetected_target_in_the_first_search():
+  # With the displacement carried over, the search centred on the prediction
+  # holds the square from frame 2 on: re-detection runs only on frame 1.
+  config = cost_config.get_config('smoke')
+  config.track.update(motion='velocity', redetect_tiles=3, lost_score=0.5)
+  variables, spec = zero_variables(config)
+  calls = []
+  oracle = lost_aware(oracle_forward(spec.grid_side, False, 128))
+
+  def forward(variables, crops, template, text):
+    jax.debug.callback(lambda n: calls.append(int(n)), crops.shape[0])
+    return oracle(variables, crops, template, text)
+
+  tracker = Tracker(config, variables, forward=forward)
+  frames, boxes = fast_square_video()
+  tracker.initialize(frames[0], boxes[0], 'the white square')
+  for f in frames[1:]:
+    tracker.track(f)
+  assert calls == [1, 8] + [1] * (len(frames) - 2)
+
+
+def test_tile_offsets():
+  offsets = engine_lib.search.tile_offsets(3, 0.75)
+  assert offsets.shape == (8, 2)
+  assert not np.any(
+      np.all(offsets == 0, axis=1)
+  )  # the centre is searched first
+  np.testing.assert_array_equal(np.unique(offsets), [-0.75, 0.0, 0.75])
+  assert engine_lib.search.tile_offsets(1, 0.75).shape == (0, 2)
+
+
 def test_oracle_tracker_with_resized_crops():
   config = cost_config.get_config('smoke')
   variables, spec = zero_variables(config)

@@ -35,6 +35,7 @@ from cost_jax import errors
 from cost_jax import text as text_lib
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
+from cost_jax.tracking import search
 
 __all__ = [
     'Engine',
@@ -87,6 +88,8 @@ class SequenceState:
   center: np.ndarray  # (2,) cx, cy
   size: np.ndarray  # (2,) w, h
   pad: np.ndarray  # (3,) first frame's channel mean
+  # (2,) last displacement, for track.motion='velocity' (cost_jax.tracking.search)
+  velocity: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
 
   @property
   def box(self) -> np.ndarray:
@@ -157,10 +160,23 @@ class Engine:
     self.variables = jax.device_put(variables)
     self.grid_side = self.spec.grid_side
     self.window = hanning_window(self.grid_side)
+    self.window_influence = float(config.track.window_influence)
     self.template_factor = float(config.data.template_factor)
     self.search_factor = float(config.data.search_factor)
     self.size_lr = float(config.track.get('size_lr', 1.0))
+    self.motion = str(config.track.get('motion', 'none'))
+    if self.motion not in search.MOTIONS:
+      raise errors.InvalidValue(
+          f'config.track.motion={self.motion!r} is not one of {search.MOTIONS}',
+          'set --config.track.motion=none (TransT) or velocity',
+      )
+    self.lost_score = float(config.track.get('lost_score', 0.0))
+    self.redetect_offsets = search.tile_offsets(
+        int(config.track.get('redetect_tiles', 1)),
+        float(config.track.get('redetect_stride', 0.75)),
+    )
     self._tokenizer = None
+    self._cache_shapes = {}  # (batch size, with text) -> cache shapes
     self._settings = (
         self.spec,
         float(config.track.window_influence),
@@ -216,29 +232,77 @@ class Engine:
     text = {} if tokens is None else self.encode_text(self.variables, *tokens)
     return template, text
 
-  def search_crop(self, frame, state: SequenceState):
-    """(crop (S, S, 3) uint8, geometry (5,) float32) for the next step."""
-    s_x = math.ceil(
+  def batch_caches(self, template, text, batch_size: int):
+    """Batch-``batch_size`` template/text caches, every slot a copy of the
+    batch-1 ones (leaves without a batch axis are shared as they are)."""
+    key = (batch_size, bool(text))
+    if key not in self._cache_shapes:  # from the model, not `encode_template`:
+      # an exported engine's functions cannot be traced
+      m, size = self.model, self.spec.template_size
+      v = factory.variable_shapes(m, self.spec)
+      z = jax.ShapeDtypeStruct((batch_size, size, size, 3), jnp.uint8)
+      shapes = [jax.eval_shape(_method(m, 'encode_template'), v, z), {}]
+      if text:
+        ids = jax.ShapeDtypeStruct((batch_size, self.spec.text_len), jnp.int32)
+        shapes[1] = jax.eval_shape(_method(m, 'encode_text'), v, ids, ids)
+      self._cache_shapes[key] = shapes
+    return tuple(
+        jax.tree.map(lambda s, t: jnp.broadcast_to(s, t.shape), single, target)
+        for single, target in zip((template, text), self._cache_shapes[key])
+    )
+
+  def search_side(self, state: SequenceState) -> int:
+    """The side ``s_x`` of the searched square in image pixels."""
+    return math.ceil(
         crops_lib.context_crop_side(
             state.size[0], state.size[1], self.search_factor
         )
     )
+
+  def search_centre(self, state: SequenceState) -> np.ndarray:
+    """The last centre, plus the last displacement with track.motion='velocity'."""
+    if self.motion == 'velocity':
+      return state.center + state.velocity
+    return state.center
+
+  def search_crop(self, frame, state: SequenceState, offset=None):
+    """(crop (S, S, 3) uint8, geometry (5,) float32) for the next step;
+    ``offset`` (2,) px moves the square (re-detection tiles)."""
+    geometry = self.search_geometry(state, frame.shape, offset)
     crop = crops_lib.get_subwindow(
-        frame, state.center, self.spec.search_size, s_x, state.pad
-    )
-    geometry = np.array(
-        [state.center[0], state.center[1], s_x, frame.shape[1], frame.shape[0]],
-        np.float32,
+        frame, geometry[:2], self.spec.search_size, geometry[2], state.pad
     )
     return crop, geometry
 
-  def update(self, state: SequenceState, cxcywh) -> np.ndarray:
+  def search_geometry(self, state, frame_shape=(0, 0), offset=None):
+    """(5,) float32 centre x, y, side s_x of the searched square, image W, H."""
+    centre = self.search_centre(state)
+    if offset is not None:
+      centre = centre + offset
+    side = self.search_side(state)
+    return np.array(
+        [centre[0], centre[1], side, frame_shape[1], frame_shape[0]],
+        np.float32,
+    )
+
+  def redetect(self, frame, state, out, caches):
+    """``out`` (5,), or the re-detection's row when its score is below
+    track.lost_score and track.redetect_tiles > 1 (cost_jax.tracking.search).
+    ``caches``: the sequence's batch-1 (template, text) from `encode`."""
+    if len(self.redetect_offsets) and out[4] < self.lost_score:
+      return search.redetect(self, frame, state, caches, out)
+    return out
+
+  def update(self, state: SequenceState, cxcywh, score=None) -> np.ndarray:
     """Moves the state to the decoded (cx, cy, w, h); returns the x, y, w, h box.
 
     The size follows the prediction at rate ``config.track.size_lr`` (1 =
-    TransT: the new size is taken as predicted).
+    TransT: the new size is taken as predicted). The velocity is the
+    displacement when ``score`` reaches track.lost_score, else zero.
     """
     cxcywh = np.asarray(cxcywh, np.float64)
+    confident = score is not None and score >= self.lost_score
+    state.velocity = (cxcywh[:2] - state.center) if confident else np.zeros(2)
     state.center = cxcywh[:2].copy()
     lr = self.size_lr
     state.size = (
@@ -247,6 +311,11 @@ class Engine:
         else (lr * cxcywh[2:] + (1.0 - lr) * state.size)
     )
     return state.box
+
+
+def _method(model, name):
+  """``model.apply(variables, *args, method=name)`` as a function."""
+  return functools.partial(model.apply, method=getattr(model, name))
 
 
 @functools.lru_cache(maxsize=16)

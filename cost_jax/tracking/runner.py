@@ -37,7 +37,6 @@ import time
 
 from etils import epath
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from cost_jax.evaluation import results_io
@@ -47,7 +46,6 @@ from cost_jax.tracking.engine import Engine, SequenceState
 __all__ = [
     'run_sequences',
     'read_frame',
-    'batch_caches',
     'FrameReadError',
     'ResultsConflictError',
     'check_manifest',
@@ -130,19 +128,13 @@ class _Slot:
   boxes: list
   times: list
   bad: BadFrames
+  caches: tuple = ()  # batch-1 (template, text): re-detection (tracking.search)
   next_frame: concurrent.futures.Future | None = None
   stopped: bool = False
 
   @property
   def index(self) -> int:
     return len(self.boxes)
-
-
-def _expand(single, target_shapes):
-  """Batch-1 caches -> batch-B caches (leaves broadcast to the target shapes)."""
-  return jax.tree.map(
-      lambda s, t: jnp.broadcast_to(s, t.shape), single, target_shapes
-  )
 
 
 @jax.jit  # (donating the caches would save a copy on GPU; CPU ignores donation)
@@ -153,20 +145,6 @@ def _set_slot(batched, single, index):
     return s if b.shape == s.shape else b.at[index].set(s[0])
 
   return jax.tree.map(put, batched, single)
-
-
-def batch_caches(engine: Engine, template, text, batch_size: int):
-  """Batch-``batch_size`` template/text caches, every slot a copy of the batch-1 ones."""
-  e = engine
-  zt = jax.ShapeDtypeStruct(
-      (batch_size, e.spec.template_size, e.spec.template_size, 3), jnp.uint8
-  )
-  template_shapes = jax.eval_shape(e.encode_template, e.variables, zt)
-  text_shapes = {}
-  if text:
-    ids = jax.ShapeDtypeStruct((batch_size, e.spec.text_len), jnp.int32)
-    text_shapes = jax.eval_shape(e.encode_text, e.variables, ids, ids)
-  return _expand(template, template_shapes), _expand(text, text_shapes)
 
 
 class _Batch:
@@ -196,8 +174,8 @@ class _Batch:
     state, z = self.engine.start(frame, seq.init_box, what)
     template, text = self.engine.encode(z, tokens)
     if self.template is None:
-      self.template, self.text = batch_caches(
-          self.engine, template, text, self.size
+      self.template, self.text = self.engine.batch_caches(
+          template, text, self.size
       )
     self.template, self.text = _set_slot(
         (self.template, self.text), (template, text), i
@@ -209,6 +187,7 @@ class _Batch:
         [state.box],
         [time.perf_counter() - t0],
         BadFrames(f'sequence {seq.name!r}', *self.policy),
+        (template, text),
     )
     if len(seq) > 1:
       slot.next_frame = self._read(seq, 1)
@@ -253,11 +232,18 @@ class _Batch:
     out = (
         None if out is None else np.asarray(out)
     )  # (B, 5): cx, cy, w, h, score
+    rows = {
+        i: self.engine.redetect(
+            frames[i], self.slots[i].state, out[i], self.slots[i].caches
+        )
+        for i in readable
+    }
     elapsed = time.perf_counter() - t0
     for i in active:
       slot = self.slots[i]
       if i in readable:
-        slot.boxes.append(self.engine.update(slot.state, out[i, :4]))
+        row = rows[i]
+        slot.boxes.append(self.engine.update(slot.state, row[:4], row[4]))
         slot.times.append(elapsed / len(readable))
       else:  # the last box carried over
         slot.stopped = slot.bad.add(slot.index, frames[i])
@@ -280,7 +266,7 @@ def _warm_up(engine: Engine, batch_size: int) -> float:
   template, text = engine.encode(z, tokens)
   batch = _Batch(engine, batch_size, None)
   caches = _set_slot(
-      batch_caches(engine, template, text, batch_size), (template, text), 0
+      engine.batch_caches(template, text, batch_size), (template, text), 0
   )
   jax.block_until_ready(engine.step(v, batch.crops, *caches, batch.geometry))
   return time.perf_counter() - t0

@@ -97,8 +97,12 @@ class Tracker:
 
   def track(self, frame_rgb):
     """-> (box x, y, w, h float64 (4,), score float): one jitted step on cached features."""
-    out, _ = self._step(frame_rgb, self.engine.step)
-    return self.engine.update(self._state, out[:4]), float(out[4])
+    frame = check_frame(frame_rgb)
+    out, _ = self._step(frame, self.engine.step)
+    out = self.engine.redetect(
+        frame, self._state, out, (self._template, self._text)
+    )
+    return self.engine.update(self._state, out[:4], out[4]), float(out[4])
 
   def track_with_scores(self, frame_rgb):
     """`track`, and what the tracker considered: -> (box, score, candidates).
@@ -106,9 +110,11 @@ class Tracker:
     ``candidates``: {'scores' (N,) windowed scores (the map the argmax
     picks from, row-major over the G x G grid), 'centres' (N, 2) image x, y
     of each candidate's box, 'region' (cx, cy, side) of the searched square,
-    'chosen' index}.  Its own jitted step, compiled on the first call.
+    'chosen' index} of the first search (a re-detection, track.redetect_tiles,
+    may then pick another box).  Its own jitted step, compiled on the first call.
     """
-    out, geometry = self._step(frame_rgb, self.engine.step_with_scores)
+    frame = check_frame(frame_rgb)
+    out, geometry = self._step(frame, self.engine.step_with_scores)
     n = (out.shape[0] - 5) // 3
     scores = out[5 : 5 + n]
     candidates = {
@@ -117,7 +123,11 @@ class Tracker:
         'region': geometry[:3].astype(np.float64),
         'chosen': int(np.argmax(scores)),
     }
-    return self.engine.update(self._state, out[:4]), float(out[4]), candidates
+    out = self.engine.redetect(
+        frame, self._state, out[:5], (self._template, self._text)
+    )
+    box = self.engine.update(self._state, out[:4], out[4])
+    return box, float(out[4]), candidates
 
   def _step(self, frame_rgb, step):
     """(one row of ``step``'s output as numpy, the search geometry) for one frame."""
