@@ -36,6 +36,7 @@ from cost_jax import text as text_lib
 from cost_jax.models import cost as cost_lib
 from cost_jax.models import factory
 from cost_jax.tracking import search
+from cost_jax.tracking.search import windowed_scores
 
 __all__ = [
     'Engine',
@@ -52,11 +53,6 @@ __all__ = [
 def hanning_window(grid_side: int) -> np.ndarray:
   """TransT's penalty window, flattened row-major: float64 (G*G,)."""
   return np.outer(np.hanning(grid_side), np.hanning(grid_side)).reshape(-1)
-
-
-def windowed_scores(scores, window, window_influence):
-  """TransT's penalised scores ``p*(1-wi) + window*wi``: (B, N)."""
-  return scores * (1.0 - window_influence) + window[None, :] * window_influence
 
 
 def select_and_decode(
@@ -179,7 +175,7 @@ class Engine:
     self._cache_shapes = {}  # (batch size, with text) -> cache shapes
     self._settings = (
         self.spec,
-        float(config.track.window_influence),
+        self.window_influence,
         float(config.track.min_size),
         forward,
     )
@@ -268,29 +264,26 @@ class Engine:
   def search_crop(self, frame, state: SequenceState, offset=None):
     """(crop (S, S, 3) uint8, geometry (5,) float32) for the next step;
     ``offset`` (2,) px moves the square (re-detection tiles)."""
-    geometry = self.search_geometry(state, frame.shape, offset)
-    crop = crops_lib.get_subwindow(
-        frame, geometry[:2], self.spec.search_size, geometry[2], state.pad
-    )
-    return crop, geometry
-
-  def search_geometry(self, state, frame_shape=(0, 0), offset=None):
-    """(5,) float32 centre x, y, side s_x of the searched square, image W, H."""
     centre = self.search_centre(state)
     if offset is not None:
       centre = centre + offset
-    side = self.search_side(state)
-    return np.array(
-        [centre[0], centre[1], side, frame_shape[1], frame_shape[0]],
+    s_x = self.search_side(state)
+    crop = crops_lib.get_subwindow(
+        frame, centre, self.spec.search_size, s_x, state.pad
+    )
+    geometry = np.array(
+        [centre[0], centre[1], s_x, frame.shape[1], frame.shape[0]],
         np.float32,
     )
+    return crop, geometry
 
-  def redetect(self, frame, state, out, caches):
+  def redetect(self, frame, state, out, geometry, caches):
     """``out`` (5,), or the re-detection's row when its score is below
     track.lost_score and track.redetect_tiles > 1 (cost_jax.tracking.search).
+    ``geometry``: the (5,) geometry of the search that gave ``out``;
     ``caches``: the sequence's batch-1 (template, text) from `encode`."""
     if len(self.redetect_offsets) and out[4] < self.lost_score:
-      return search.redetect(self, frame, state, caches, out)
+      return search.redetect(self, frame, state, (out, geometry), caches)
     return out
 
   def update(self, state: SequenceState, cxcywh, score=None) -> np.ndarray:

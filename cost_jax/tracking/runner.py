@@ -128,7 +128,7 @@ class _Slot:
   boxes: list
   times: list
   bad: BadFrames
-  caches: tuple = ()  # batch-1 (template, text): re-detection (tracking.search)
+  caches: tuple  # batch-1 (template, text): re-detection (tracking.search)
   next_frame: concurrent.futures.Future | None = None
   stopped: bool = False
 
@@ -234,7 +234,11 @@ class _Batch:
     )  # (B, 5): cx, cy, w, h, score
     rows = {
         i: self.engine.redetect(
-            frames[i], self.slots[i].state, out[i], self.slots[i].caches
+            frames[i],
+            self.slots[i].state,
+            out[i],
+            self.geometry[i],
+            self.slots[i].caches,
         )
         for i in readable
     }

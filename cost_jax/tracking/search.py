@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['tile_offsets', 'redetect', 'MOTIONS']
+__all__ = ['tile_offsets', 'redetect', 'windowed_scores', 'MOTIONS']
 
 MOTIONS = ('none', 'velocity')
+
+
+def windowed_scores(scores, window, window_influence):
+  """TransT's penalised scores ``p*(1-wi) + window*wi``: (B, N)."""
+  return scores * (1.0 - window_influence) + window[None, :] * window_influence
 
 
 def tile_offsets(tiles: int, stride: float) -> np.ndarray:
@@ -36,24 +41,25 @@ def tile_offsets(tiles: int, stride: float) -> np.ndarray:
   return grid[np.any(grid != 0, axis=1)]
 
 
-def redetect(engine, frame, state, caches, first) -> np.ndarray:
-  """The best of ``first`` (the (5,) row of the normal search) and the tiled crops.
+def redetect(engine, frame, state, first, caches) -> np.ndarray:
+  """The best of the normal search's row and the tiled crops' rows.
 
-  ``caches``: the sequence's batch-1 (template, text) device caches. Returns a (5,) row: cx, cy, w, h, score. Rows
-  are compared by their windowed score, as candidates within one search
-  are: a target seen whole near a tile's centre beats one cut by its edge.
+  ``first``: (row (5,), geometry (5,)) of the normal search; ``caches``: the
+  sequence's batch-1 (template, text) device caches. Returns a (5,) row: cx,
+  cy, w, h, score. Rows are compared by their windowed score, as candidates
+  within one search are: a target seen whole near a tile's centre beats one
+  cut by its edge.
   """
   offsets = engine.redetect_offsets
   side = engine.search_side(state)
   pairs = [engine.search_crop(frame, state, o * side) for o in offsets]
-  crops = np.stack([c for c, _ in pairs])
-  geometry = np.stack([g for _, g in pairs])
+  crops, geometry = (np.stack(x) for x in zip(*pairs))
   template, text = engine.batch_caches(*caches, len(offsets))
   out = np.asarray(
       engine.step(engine.variables, crops, template, text, geometry)
   )
-  rows = np.concatenate([first[None], out])
-  geometry = np.concatenate([engine.search_geometry(state)[None], geometry])
+  rows = np.concatenate([first[0][None], out])
+  geometry = np.concatenate([first[1][None], geometry])
   return rows[np.argmax(_windowed(rows, geometry, engine.window_influence))]
 
 
@@ -63,4 +69,4 @@ def _windowed(rows, geometry, window_influence):
   half = geometry[:, 2:3] / 2
   u = (rows[:, :2] - geometry[:, :2] + half) / geometry[:, 2:3]
   window = np.prod(0.5 - 0.5 * np.cos(2 * np.pi * np.clip(u, 0, 1)), axis=1)
-  return rows[:, 4] * (1 - window_influence) + window * window_influence
+  return windowed_scores(rows[None, :, 4], window, window_influence)[0]

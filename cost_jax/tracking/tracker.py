@@ -98,9 +98,9 @@ class Tracker:
   def track(self, frame_rgb):
     """-> (box x, y, w, h float64 (4,), score float): one jitted step on cached features."""
     frame = check_frame(frame_rgb)
-    out, _ = self._step(frame, self.engine.step)
+    out, geometry = self._step(frame, self.engine.step)
     out = self.engine.redetect(
-        frame, self._state, out, (self._template, self._text)
+        frame, self._state, out, geometry, (self._template, self._text)
     )
     return self.engine.update(self._state, out[:4], out[4]), float(out[4])
 
@@ -124,7 +124,7 @@ class Tracker:
         'chosen': int(np.argmax(scores)),
     }
     out = self.engine.redetect(
-        frame, self._state, out[:5], (self._template, self._text)
+        frame, self._state, out[:5], geometry, (self._template, self._text)
     )
     box = self.engine.update(self._state, out[:4], out[4])
     return box, float(out[4]), candidates
